@@ -1,0 +1,3 @@
+from .backbones import A2Mamba
+
+__all__ = ['A2Mamba']

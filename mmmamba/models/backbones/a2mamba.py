@@ -1,0 +1,192 @@
+"""A2Mamba backbone for dense prediction.
+
+A2Mamba: Attention-augmented State Space Models for Visual Recognition
+(Lou, Fu, Yu, arXiv 2507.16624). This re-implements the authors' released
+classification model without its classifier head, so the released ImageNet
+checkpoints (``a2mamba_{nano,tiny,small,base,large}.pth``) load into it and
+give the same features; see ``mmmamba/models/utils/ckpt_convert.py``.
+"""
+import torch.nn as nn
+from mmengine.model import BaseModule
+from mmengine.model.weight_init import trunc_normal_
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from mmmamba.registry import register_model
+from ..layers import A2MambaStage, build_downsample, build_stem
+from ..utils import load_backbone_weights
+
+
+def _arch(dims, depths, heads, mlp_ratios, kernel_sizes=(11, 9, 7, 7),
+          layer_scale=(None, ) * 4, res_scale=(None, ) * 4):
+    return dict(embed_dims=dims, depths=depths, num_heads=heads,
+                kernel_sizes=kernel_sizes, mlp_ratios=mlp_ratios,
+                layer_scale=layer_scale, res_scale=res_scale)
+
+
+@register_model
+class A2Mamba(BaseModule):
+    """A2Mamba backbone returning the four stage outputs (strides 4-32).
+
+    Args:
+        arch (str | dict): one of ``A2Mamba.arch_settings`` (``'nano'``,
+            ``'tiny'``, ``'small'``, ``'base'``, ``'large'``, and ``'test'``,
+            a tiny width for quick tests) or a dict with the same keys.
+        in_channels (int): input channels.
+        out_indices (Sequence[int]): stages (0-3) whose outputs are returned.
+        frozen_stages (int): -1 freezes nothing, 0 the stem, k the stem and
+            stages 1..k with their downsamples. Frozen parts stay in eval
+            mode and without gradients after ``train()``.
+        norm_eval (bool): keep BatchNorm layers in eval mode while training.
+        with_cp (bool): gradient checkpointing of every block.
+        drop_path_rate (float): stochastic depth, rising linearly over all
+            blocks.
+        norm_cfg (dict): BatchNorm of the stem, downsamples and gates (e.g.
+            ``dict(type='SyncBN')`` for distributed training).
+        init_cfg (dict, optional): ``dict(type='Pretrained', checkpoint=PATH)``
+            loads a released or mmmamba checkpoint (optional ``prefix`` and
+            ``state_dict_key``); other init configs are applied by mmengine.
+    """
+
+    arch_settings = {
+        'test': _arch((16, 32, 64, 64), (1, 1, 1, 1), (2, 2, 4, 4),
+                      (2, 2, 2, 2)),
+        'nano': _arch((32, 64, 128, 192), (2, 2, 8, 2), (2, 2, 4, 8),
+                      (4, 4, 3, 3)),
+        'tiny': _arch((48, 96, 256, 448), (2, 2, 10, 2), (2, 4, 8, 16),
+                      (4, 4, 3, 3)),
+        'small': _arch((64, 128, 320, 512), (2, 4, 12, 4), (2, 4, 10, 16),
+                       (4, 4, 3, 3), res_scale=(None, None, 1.0, 1.0)),
+        'base': _arch((96, 192, 384, 512), (4, 6, 12, 6), (4, 8, 12, 16),
+                      (4, 4, 3.75, 3.75), layer_scale=(1.0, 1.0, 1e-6, 1e-6)),
+        'large': _arch((96, 192, 448, 672), (4, 6, 18, 6), (4, 8, 16, 24),
+                       (4, 4, 4, 4), layer_scale=(1.0, 1.0, 1e-6, 1e-6)),
+    }
+    num_stages = 4
+
+    def __init__(self, arch='tiny', in_channels=3, out_indices=(0, 1, 2, 3),
+                 frozen_stages=-1, norm_eval=False, with_cp=False,
+                 drop_path_rate=0., norm_cfg=dict(type='BN'), init_cfg=None):
+        super().__init__(init_cfg=init_cfg)
+        self.arch_name, settings = self._resolve_arch(arch)
+        self.out_indices = self._check_out_indices(out_indices)
+        if not -1 <= frozen_stages <= self.num_stages:
+            raise ValueError(f'frozen_stages must be in [-1, '
+                             f'{self.num_stages}], got {frozen_stages}')
+        if not 0 <= drop_path_rate < 1:
+            raise ValueError(f'drop_path_rate must be in [0, 1), got '
+                             f'{drop_path_rate}')
+        self.frozen_stages = frozen_stages
+        self.norm_eval = norm_eval
+        dims = settings['embed_dims']
+        self.embed_dims = tuple(dims)
+
+        self.stem = build_stem(in_channels, dims[0], norm_cfg)
+        self.downsamples = nn.ModuleList(
+            build_downsample(dims[i], dims[i + 1], norm_cfg)
+            for i in range(self.num_stages - 1))
+        total = sum(settings['depths'])
+        rates = [drop_path_rate * i / max(total - 1, 1) for i in range(total)]
+        self.stages = nn.ModuleList()
+        for i, depth in enumerate(settings['depths']):
+            first = sum(settings['depths'][:i])
+            self.stages.append(A2MambaStage(
+                dims[i], settings['num_heads'][i], depth,
+                drop_paths=rates[first:first + depth], with_cp=with_cp,
+                kernel_size=settings['kernel_sizes'][i],
+                mlp_ratio=settings['mlp_ratios'][i],
+                global_attn=i == self.num_stages - 1,
+                layer_scale=settings['layer_scale'][i],
+                res_scale=settings['res_scale'][i], norm_cfg=norm_cfg))
+        self.apply(self._init_conv_and_norm)
+        self._freeze_stages()
+
+    @classmethod
+    def _resolve_arch(cls, arch):
+        if isinstance(arch, str):
+            if arch not in cls.arch_settings:
+                raise ValueError(f'unknown A2Mamba arch {arch!r}; valid '
+                                 f'choices: {sorted(cls.arch_settings)}')
+            return arch, cls.arch_settings[arch]
+        if isinstance(arch, dict):
+            required = set(cls.arch_settings['tiny'])
+            missing = required - set(arch)
+            if missing:
+                raise ValueError(f'a custom arch dict needs the keys '
+                                 f'{sorted(required)}; missing '
+                                 f'{sorted(missing)}')
+            return 'custom', arch
+        raise TypeError(f'arch must be a name from '
+                        f'{sorted(cls.arch_settings)} or a dict, got '
+                        f'{type(arch).__name__}')
+
+    def _check_out_indices(self, out_indices):
+        if isinstance(out_indices, int):
+            out_indices = (out_indices, )
+        out_indices = tuple(out_indices)
+        bad = [i for i in out_indices if i not in range(self.num_stages)]
+        if bad or not out_indices:
+            raise ValueError(f'out_indices must be a non-empty subset of '
+                             f'{tuple(range(self.num_stages))}, got '
+                             f'{out_indices}')
+        return out_indices
+
+    @staticmethod
+    def _init_conv_and_norm(m):
+        """Released init: trunc-normal(0.02) convs with zero bias."""
+        if isinstance(m, nn.Conv2d):
+            trunc_normal_(m.weight, std=0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+
+    def init_weights(self):
+        """Load ``init_cfg`` weights loudly, or apply a non-pretrained init."""
+        cfg = self.init_cfg
+        if isinstance(cfg, dict) and cfg.get('type') == 'Pretrained':
+            load_backbone_weights(self, cfg['checkpoint'],
+                                  prefix=cfg.get('prefix'),
+                                  state_dict_key=cfg.get('state_dict_key'))
+            self._is_init = True
+        else:
+            super().init_weights()
+
+    def _frozen_modules(self):
+        if self.frozen_stages >= 0:
+            yield self.stem
+        for i in range(self.frozen_stages):
+            if i > 0:
+                yield self.downsamples[i - 1]
+            yield self.stages[i]
+
+    def _freeze_stages(self):
+        for module in self._frozen_modules():
+            module.eval()
+            for param in module.parameters():
+                param.requires_grad = False
+
+    def train(self, mode=True):
+        super().train(mode)
+        self._freeze_stages()
+        if mode and self.norm_eval:
+            for m in self.modules():
+                if isinstance(m, _BatchNorm):
+                    m.eval()
+        return self
+
+    def forward(self, x):
+        """x: B×C×H×W with H, W ≥ 32 → tuple of B×C_i×H/2^(i+2)×W/2^(i+2)."""
+        if x.dim() != 4:
+            raise ValueError(f'A2Mamba expects a B×C×H×W batch, got shape '
+                             f'{tuple(x.shape)}')
+        if min(x.shape[2:]) < 32:
+            raise ValueError(f'A2Mamba needs inputs of at least 32×32 px '
+                             f'(stride 32), got {tuple(x.shape[2:])}; resize '
+                             f'or pad the image')
+        x = self.stem(x)
+        outs = []
+        for i, stage in enumerate(self.stages):
+            if i > 0:
+                x = self.downsamples[i - 1](x)
+            x = stage(x)
+            if i in self.out_indices:
+                outs.append(x)
+        return tuple(outs)

@@ -1,0 +1,72 @@
+"""Attention-augmented SSM (DESIGN §3): a selective scan whose hidden states
+are aggregated by the mixer's local and dilated attention maps."""
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from mmmamba.ops import na2d_av, selective_scan_states
+
+
+def _crop(x, height, width):
+    return x[:, :, :height, :width]
+
+
+class A2SSM(nn.Module):
+    """Selective scan (d_state 1) with attention-aggregated hidden states.
+
+    Args:
+        channels (int): C.
+        num_heads (int): G; the first G/2 heads' states are aggregated with
+            the local attention, the others with the dilated attention.
+    """
+
+    def __init__(self, channels, num_heads, dt_min=1e-3, dt_max=0.1,
+                 dt_floor=1e-4):
+        super().__init__()
+        self.num_heads = num_heads
+        self.dt_rank = math.ceil(channels / 16)
+        self.conv = nn.Conv2d(channels, channels, 5, padding=2,
+                              groups=channels)
+        self.x_proj = nn.Linear(channels, self.dt_rank + 2, bias=False)
+        self.dt_proj = nn.Linear(self.dt_rank, channels)
+        self.A_log = nn.Parameter(torch.zeros(channels, 1))
+        self.D = nn.Parameter(torch.ones(channels))
+        self.head_mix = nn.Conv2d(num_heads, num_heads, 1)
+        self._init_dt_proj(dt_min, dt_max, dt_floor)
+
+    def _init_dt_proj(self, dt_min, dt_max, dt_floor):
+        std = self.dt_rank**-0.5
+        nn.init.uniform_(self.dt_proj.weight, -std, std)
+        log_dt = torch.rand(self.dt_proj.out_features) * (
+            math.log(dt_max) - math.log(dt_min)) + math.log(dt_min)
+        dt = log_dt.exp().clamp(min=dt_floor)
+        with torch.no_grad():  # inverse softplus
+            self.dt_proj.bias.copy_(dt + torch.log(-torch.expm1(-dt)))
+
+    def forward(self, y, attn_local, attn_dilated, kernel_size, dilation):
+        """y: B×C×H×W; attn_*: B×G/2×Hp×Wp×K² (Hp, Wp ≥ H, W when padded)."""
+        B, C, H, W = y.shape
+        G, g = self.num_heads, self.num_heads // 2
+        d = C // G
+        xs = F.silu(self.conv(y)).flatten(2)  # B, C, L
+        dbl = torch.einsum('rc,bcl->brl', self.x_proj.weight, xs)
+        dt_low, b_t, c_t = dbl.split([self.dt_rank, 1, 1], dim=1)
+        dt = torch.einsum('cr,brl->bcl', self.dt_proj.weight, dt_low)
+        states = selective_scan_states(
+            xs, dt, -self.A_log.float().exp(), b_t,
+            delta_bias=self.dt_proj.bias.float(), delta_softplus=True)
+        states = states.view(B, G, d, H, W).permute(0, 1, 3, 4, 2)  # B,G,H,W,d
+        padded_h, padded_w = attn_local.shape[2:4]
+        states = F.pad(states, (0, 0, 0, padded_w - W, 0, padded_h - H))
+        local = na2d_av(attn_local.float(), states[:, :g], kernel_size, 1)
+        dilated = na2d_av(attn_dilated.float(), states[:, g:], kernel_size,
+                          dilation)
+        fused = torch.cat([_crop(local, H, W), _crop(dilated, H, W)], dim=1)
+        fused = self.head_mix(fused.reshape(B, G, H, W * d))  # mix heads
+        fused = fused.view(B, G, H, W, d).permute(0, 1, 4, 2, 3)  # B,G,d,H,W
+        with torch.autocast(device_type=y.device.type, enabled=False):
+            out = (fused.reshape(B, C, H * W) * c_t.float() +
+                   self.D.float()[:, None] * xs.float())  # B, C, L
+        return out.view(B, C, H, W)

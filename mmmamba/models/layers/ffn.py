@@ -1,0 +1,19 @@
+"""Convolutional FFN of the A2Mamba block."""
+import torch.nn as nn
+
+
+class ConvFFN(nn.Module):
+    """conv1×1 (C→rC) → GELU → h + dwconv3×3(h) → conv1×1 (rC→C)."""
+
+    def __init__(self, channels, hidden_channels):
+        super().__init__()
+        self.fc1 = nn.Conv2d(channels, hidden_channels, 1)
+        self.act = nn.GELU()
+        self.dwconv = nn.Conv2d(hidden_channels, hidden_channels, 3,
+                                padding=1, groups=hidden_channels)
+        self.fc2 = nn.Conv2d(hidden_channels, channels, 1)
+
+    def forward(self, x):
+        x = self.act(self.fc1(x))  # B, rC, H, W
+        x = x + self.dwconv(x)
+        return self.fc2(x)  # B, C, H, W

@@ -1,0 +1,123 @@
+"""MASS token mixer (DESIGN §2): cascaded local and dilated neighborhood
+attention, followed by A2SSM (stages 1-3) or global attention (stage 4)."""
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmcv.cnn import build_norm_layer
+from mmengine.model.weight_init import trunc_normal_
+
+from mmmamba.ops import na2d_av
+from .a2ssm import A2SSM
+from .neighborhood import (neighborhood_softmax, pad_to_window, padding_mask,
+                           stage_dilation)
+from .norm import LayerNorm2d
+from .rope import apply_rope
+
+
+class MASSMixer(nn.Module):
+    """Multi-scale attention-augmented state-space mixer.
+
+    Heads [0, G/2) run sliding local attention (dilation 1); heads [G/2, G)
+    run dilated attention on the local output plus their values, with the
+    dilation ``min(n // K, K)`` per axis. The two attention maps then
+    aggregate the A2SSM hidden states (``global_attn=False``), or a global
+    attention with a resized absolute bias follows (``global_attn=True``,
+    stage 4).
+
+    Args:
+        channels (int): C.
+        num_heads (int): G, even; C / G must be divisible by 4 (2-D RoPE).
+        kernel_size (int): odd window size K.
+        global_attn (bool): stage-4 mixer instead of A2SSM.
+        global_tokens (int): side² of the map the global bias was trained
+            on (49 = 7×7 at 224 px).
+        norm_cfg (dict): norm of the gate branch.
+    """
+
+    def __init__(self, channels, num_heads, kernel_size, global_attn=False,
+                 global_tokens=49, norm_cfg=dict(type='BN')):
+        super().__init__()
+        if num_heads % 2 or channels % num_heads:
+            raise ValueError(
+                f'MASSMixer needs an even number of heads dividing the '
+                f'channels, got channels={channels}, num_heads={num_heads}')
+        if kernel_size % 2 == 0 or kernel_size < 1:
+            raise ValueError(f'kernel_size must be odd and positive, got '
+                             f'{kernel_size}')
+        self.num_heads = num_heads
+        self.head_dim = channels // num_heads
+        self.kernel_size = kernel_size
+        self.scale = self.head_dim**-0.5
+        self.gate = nn.Sequential(nn.Conv2d(channels, channels, 1),
+                                  build_norm_layer(norm_cfg, channels)[1],
+                                  nn.SiLU())
+        self.qkv = nn.Conv2d(channels, 3 * channels, 1)
+        self.lepe = nn.Conv2d(channels, channels, 5, padding=2,
+                              groups=channels)
+        # one bias shared by the local and the dilated attention
+        self.rpb = nn.Parameter(
+            torch.zeros(num_heads // 2, 2 * kernel_size - 1,
+                        2 * kernel_size - 1))
+        trunc_normal_(self.rpb, std=0.02)
+        if global_attn:
+            self.global_bias = nn.Parameter(
+                torch.zeros(1, num_heads, global_tokens, global_tokens))
+            trunc_normal_(self.global_bias, std=0.02)
+            self.a2ssm = None
+        else:
+            self.global_bias = None
+            self.a2ssm = A2SSM(channels, num_heads)
+        self.norm = LayerNorm2d(channels)
+        self.proj = nn.Sequential(LayerNorm2d(channels),
+                                  nn.Conv2d(channels, channels, 1))
+
+    def forward(self, x, sin, cos):
+        """x: B×C×H×W; sin, cos: H×W×d RoPE tables. Returns B×C×H×W."""
+        B, C, H, W = x.shape
+        G, g, d, K = self.num_heads, self.num_heads // 2, self.head_dim, \
+            self.kernel_size
+        gate = self.gate(x)  # B, C, H, W
+        qkv = self.qkv(x)  # B, 3C, H, W
+        lepe = self.lepe(qkv[:, 2 * C:])  # B, C, H, W
+        q, k, v = qkv.view(B, 3, G, d, H, W).permute(1, 0, 2, 4, 5, 3)
+        q = apply_rope(q, sin, cos) * self.scale  # B, G, H, W, d
+        k = apply_rope(k, sin, cos)  # B, G, H, W, d
+
+        dilation = stage_dilation(H, W, K)
+        q_pad, k_pad, v_pad = (pad_to_window(t, K) for t in (q, k, v))
+        # padding only happens on axes whose dilation is 1 and unpadded axes
+        # hold no padded keys, so one mask serves both attentions
+        mask = padding_mask(H, W, K, 1, q)  # Hp, Wp, K*K or None
+        attn_local = neighborhood_softmax(q_pad[:, :g], k_pad[:, :g], self.rpb,
+                                          K, 1, mask)  # B, g, Hp, Wp, K*K
+        out_local = na2d_av(attn_local, v_pad[:, :g], K, 1)  # B,g,Hp,Wp,d
+        attn_dilated = neighborhood_softmax(q_pad[:, g:], k_pad[:, g:],
+                                            self.rpb, K, dilation, mask)
+        out_dilated = na2d_av(attn_dilated, out_local + v_pad[:, g:], K,
+                              dilation)  # B, g, Hp, Wp, d
+        y = torch.cat([out_local, out_dilated], dim=1)[:, :, :H, :W]
+
+        if self.a2ssm is None:
+            y = self._global_attention(q, k, y)  # B, G, H, W, d
+            y = y.permute(0, 1, 4, 2, 3).reshape(B, C, H, W)
+        else:
+            y = y.permute(0, 1, 4, 2, 3).reshape(B, C, H, W)
+            y = self.a2ssm(y, attn_local, attn_dilated, K, dilation)
+
+        z = self.norm(y) + lepe
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            z = z.float() * gate.float()
+        return self.proj(z)
+
+    def _global_attention(self, q, k, v):
+        """Attention over all pixels; q, k, v: B×G×H×W×d."""
+        B, G, H, W, d = q.shape
+        L = H * W
+        bias = self.global_bias  # 1, G, L0, L0
+        if bias.shape[-1] != L:
+            bias = F.interpolate(bias, size=(L, L), mode='bicubic',
+                                 align_corners=False)
+        logits = q.reshape(B, G, L, d) @ k.reshape(B, G, L, d).transpose(
+            -2, -1)  # B, G, L, L
+        attn = (logits + bias).softmax(dim=-1)
+        return (attn @ v.reshape(B, G, L, d)).view(B, G, H, W, d)

@@ -1,0 +1,45 @@
+"""2-D rotary position embedding (DESIGN §4)."""
+import torch
+import torch.nn as nn
+
+
+class RoPE2d(nn.Module):
+    """Sin/cos tables for a H×W map: first half of the head dim encodes the
+    row, second half the column, frequencies repeated on interleaved pairs.
+
+    Args:
+        head_dim (int): channels per head ``d``; must be divisible by 4.
+    """
+
+    def __init__(self, head_dim):
+        super().__init__()
+        if head_dim % 4:
+            raise ValueError(f'2-D RoPE needs a head dim divisible by 4, got '
+                             f'{head_dim}; choose embed_dims / num_heads '
+                             f'accordingly')
+        angle = 1.0 / (10000**torch.linspace(0, 1, head_dim // 4))
+        angle = angle.unsqueeze(-1).repeat(1, 2).flatten()  # d/2
+        self.register_buffer('angle', angle)
+
+    def forward(self, height, width):
+        """Return ``(sin, cos)``, each H×W×d in the buffer's dtype."""
+        rows = torch.arange(height).to(self.angle)
+        cols = torch.arange(width).to(self.angle)
+        phase_h = rows[:, None] * self.angle[None, :]  # H, d/2
+        phase_w = cols[:, None] * self.angle[None, :]  # W, d/2
+        phase = torch.cat([
+            phase_h[:, None, :].expand(-1, width, -1),
+            phase_w[None, :, :].expand(height, -1, -1),
+        ], dim=-1)  # H, W, d
+        return phase.sin(), phase.cos()
+
+
+def rotate_pairs(x):
+    """(x0, x1) -> (-x1, x0) on interleaved pairs of the last axis."""
+    x0, x1 = x[..., ::2], x[..., 1::2]
+    return torch.stack([-x1, x0], dim=-1).flatten(-2)
+
+
+def apply_rope(x, sin, cos):
+    """x: ..., H, W, d; sin/cos: H, W, d."""
+    return x * cos + rotate_pairs(x) * sin

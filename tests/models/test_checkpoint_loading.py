@@ -1,0 +1,220 @@
+"""Released-layout checkpoints (built from the published key lists with
+random values) must load completely, each tensor into its place."""
+import argparse
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from mmmamba.models import A2Mamba
+from mmmamba.models.utils import convert_official_a2mamba
+
+KEYS_DIR = pathlib.Path(__file__).parents[1] / 'data' / \
+    'official_checkpoint_keys'
+REPO = pathlib.Path(__file__).parents[2]
+DTYPES = {'float32': torch.float32, 'int64': torch.int64}
+
+
+def released_state_dict(arch, seed=0):
+    """Random tensors with the released names, shapes and dtypes; the tied
+    biases share values like the released model's state dict."""
+    gen = torch.Generator().manual_seed(seed)
+    state_dict = {}
+    for line in (KEYS_DIR / f'{arch}.txt').read_text().splitlines():
+        if line.startswith('#'):
+            continue
+        name, shape, dtype = line.split('\t')
+        shape = tuple(int(s) for s in shape.strip('()').split(',') if s)
+        if name.endswith('rpb.1'):
+            state_dict[name] = state_dict[name[:-1] + '0'].clone()
+        elif DTYPES[dtype] is torch.int64:
+            state_dict[name] = torch.randint(1, 1000, shape, generator=gen)
+        elif 'running_var' in name:
+            state_dict[name] = torch.rand(shape, generator=gen) + 0.5
+        else:
+            state_dict[name] = torch.randn(shape, generator=gen)
+    return state_dict
+
+
+def build(scope, arch, checkpoint, **init):
+    import importlib
+    registry = importlib.import_module(f'{scope}.registry').MODELS
+    model = registry.build(dict(
+        type='A2Mamba', arch=arch,
+        init_cfg=dict(type='Pretrained', checkpoint=str(checkpoint), **init)))
+    model.init_weights()
+    return model
+
+
+def assert_every_tensor_placed(model, released):
+    """Each released tensor (but the classifier and the tied copy) equals
+    exactly one model tensor, and every model tensor got one."""
+    own = model.state_dict()
+    placed = set()
+    for name, value in released.items():
+        if name.startswith('classifier.') or name.endswith('rpb.1'):
+            continue
+        hits = [k for k, v in own.items()
+                if v.shape == value.shape and torch.equal(v, value)]
+        if value.numel() == 1 and len(hits) > 1:  # counters may collide
+            hits = [h for h in hits if h not in placed][:1]
+        assert len(hits) == 1, (name, hits)
+        placed.add(hits[0])
+    assert placed == set(own), set(own) - placed
+
+
+@pytest.mark.parametrize('arch', ['nano', 'tiny', 'small', 'base', 'large'])
+def test_released_layout_loads_every_tensor(arch, tmp_path):
+    released = released_state_dict(arch)
+    path = tmp_path / f'a2mamba_{arch}.pth'
+    torch.save(released, path)
+    model = build('mmdet', arch, path)
+    assert_every_tensor_placed(model, released)
+
+
+def test_key_mapping_spot_checks():
+    released = released_state_dict('tiny')
+    converted = convert_official_a2mamba(released)
+    pairs = {
+        'patch_embed.10.bias': 'stem.10.bias',
+        'layers.0.rope.angle': 'stages.0.rope.angle',
+        'layers.3.1.running_var': 'downsamples.1.1.running_var',
+        'layers.0.blocks.1.token_mixer.ssm.Ds': 'stages.0.blocks.1.mixer.a2ssm.D',
+        'layers.2.blocks.0.token_mixer.ssm.x_proj_weight':
+        'stages.1.blocks.0.mixer.a2ssm.x_proj.weight',
+        'layers.4.blocks.3.token_mixer.ssm.state_fusion.weight':
+        'stages.2.blocks.3.mixer.a2ssm.head_mix.weight',
+        'layers.4.blocks.9.token_mixer.rpb.0': 'stages.2.blocks.9.mixer.rpb',
+        'layers.6.blocks.1.token_mixer.rpb.2':
+        'stages.3.blocks.1.mixer.global_bias',
+        'layers.6.blocks.1.token_mixer.gate.1.running_mean':
+        'stages.3.blocks.1.mixer.gate.1.running_mean',
+        'layers.6.blocks.0.mlp.dwconv.weight': 'stages.3.blocks.0.ffn.dwconv.weight',
+    }
+    for old, new in pairs.items():
+        assert torch.equal(converted[new], released[old]), (old, new)
+    assert not any(k.startswith('classifier') for k in converted)
+
+
+def test_layer_scale_mapping():
+    released = released_state_dict('small')
+    converted = convert_official_a2mamba(released)
+    assert torch.equal(converted['stages.2.blocks.0.ls1.weight'],
+                       released['layers.4.blocks.0.layer_scale1.weight'])
+
+
+class _Unsafe:
+    pass
+
+
+@pytest.mark.parametrize('wrap', ['raw', 'state_dict', 'model', 'training'])
+@pytest.mark.parametrize('scope', ['mmdet', 'mmseg'])
+def test_wrappings_load(wrap, scope, tmp_path):
+    released = released_state_dict('nano', seed=1)
+    if wrap == 'raw':
+        checkpoint = released
+    elif wrap == 'training':  # what a timm training script writes
+        checkpoint = {
+            'epoch': 299, 'arch': 'a2mamba_nano', 'state_dict': released,
+            'state_dict_ema': released_state_dict('nano', seed=2),
+            'optimizer': {'state': {}, 'param_groups': [{'lr': 1e-3}]},
+            'args': argparse.Namespace(model='a2mamba_nano', lr=1e-3,
+                                       mixup=0.8, input_size=[3, 224, 224]),
+            'metric': np.float64(78.7), 'version': 2,
+        }
+    else:
+        checkpoint = {wrap: released, 'meta': {'epoch': 300}}
+    path = tmp_path / 'ckpt.pth'
+    torch.save(checkpoint, path)
+    before = list(torch.serialization.get_safe_globals())
+    model = build(scope, 'nano', path)
+    assert_every_tensor_placed(model, released)
+    assert list(torch.serialization.get_safe_globals()) == before
+
+
+def test_ema_copy_on_request(tmp_path):
+    ema = released_state_dict('nano', seed=2)
+    torch.save({'state_dict': released_state_dict('nano'),
+                'state_dict_ema': ema}, tmp_path / 'c.pth')
+    model = build('mmdet', 'nano', tmp_path / 'c.pth',
+                  state_dict_key='state_dict_ema')
+    assert_every_tensor_placed(model, ema)
+
+
+def test_mmmamba_layout_and_prefix_load_unchanged(tmp_path):
+    source = A2Mamba(arch='test')
+    torch.save(source.state_dict(), tmp_path / 'own.pth')
+    detector = {f'backbone.{k}': v for k, v in source.state_dict().items()}
+    detector['neck.conv.weight'] = torch.zeros(1)
+    torch.save({'state_dict': detector, 'meta': {}}, tmp_path / 'det.pth')
+    for path, init in [('own.pth', {}), ('det.pth', {'prefix': 'backbone.'})]:
+        model = build('mmseg', 'test', tmp_path / path, **init)
+        for k, v in source.state_dict().items():
+            assert torch.equal(model.state_dict()[k], v), k
+    with pytest.raises(RuntimeError, match="prefix='backbone.'"):
+        build('mmseg', 'test', tmp_path / 'det.pth')
+
+
+def test_same_features_after_loading(tmp_path):
+    torch.manual_seed(0)
+    source = A2Mamba(arch='test').eval()
+    torch.save({'state_dict': source.state_dict()}, tmp_path / 'c.pth')
+    model = build('mmdet', 'test', tmp_path / 'c.pth').eval()
+    x = torch.randn(1, 3, 64, 80)
+    with torch.no_grad():
+        for a, b in zip(source(x), model(x)):
+            torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize('edit, error, match', [
+    (lambda sd: sd.update({'layers.0.blocks.0.token_mixer.extra': torch.ones(1)}),
+     KeyError, 'no place'),
+    (lambda sd: sd.pop('layers.2.blocks.1.mlp.fc2.weight'), RuntimeError,
+     '1 missing'),
+    (lambda sd: sd['layers.0.blocks.0.token_mixer.rpb.1'].add_(1), ValueError,
+     'ties the local and dilated'),
+])
+def test_incomplete_checkpoints_fail_loudly(edit, error, match, tmp_path):
+    released = released_state_dict('nano')
+    edit(released)
+    torch.save(released, tmp_path / 'bad.pth')
+    with pytest.raises(error, match=match):
+        build('mmdet', 'nano', tmp_path / 'bad.pth')
+
+
+def test_wrong_arch_fails_with_shapes(tmp_path):
+    torch.save(released_state_dict('tiny'), tmp_path / 'tiny.pth')
+    with pytest.raises(RuntimeError, match='another arch'):
+        build('mmdet', 'nano', tmp_path / 'tiny.pth')
+
+
+def test_corrupt_and_unsafe_files_fail_loudly(tmp_path):
+    torch.save(released_state_dict('nano'), tmp_path / 'full.pth')
+    data = (tmp_path / 'full.pth').read_bytes()
+    (tmp_path / 'cut.pth').write_bytes(data[:len(data) // 2])
+    with pytest.raises(RuntimeError, match='truncated'):
+        build('mmdet', 'nano', tmp_path / 'cut.pth')
+    torch.save({'state_dict': released_state_dict('nano'), 'x': _Unsafe()},
+               tmp_path / 'unsafe.pth')
+    with pytest.raises(RuntimeError, match='allow-list'):
+        build('mmdet', 'nano', tmp_path / 'unsafe.pth')
+    with pytest.raises(FileNotFoundError, match='does not exist'):
+        build('mmdet', 'nano', tmp_path / 'missing.pth')
+
+
+def test_convert_tool_round_trip(tmp_path):
+    released = released_state_dict('nano')
+    torch.save({'model': released, 'args': argparse.Namespace(lr=1)},
+               tmp_path / 'in.pth')
+    subprocess.run([sys.executable, str(REPO / 'tools' /
+                                        'convert_official_ckpt.py'),
+                    str(tmp_path / 'in.pth'), str(tmp_path / 'out.pth')],
+                   check=True, cwd=REPO)
+    out = torch.load(tmp_path / 'out.pth', weights_only=True)
+    assert not any(k.startswith(('layers.', 'patch_embed.'))
+                   for k in out['state_dict'])
+    model = build('mmdet', 'nano', tmp_path / 'out.pth')
+    assert_every_tensor_placed(model, released)
