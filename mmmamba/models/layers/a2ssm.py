@@ -60,9 +60,10 @@ class A2SSM(nn.Module):
         states = states.view(B, G, d, H, W).permute(0, 1, 3, 4, 2)  # B,G,H,W,d
         padded_h, padded_w = attn_local.shape[2:4]
         states = F.pad(states, (0, 0, 0, padded_w - W, 0, padded_h - H))
-        local = na2d_av(attn_local.float(), states[:, :g], kernel_size, 1)
-        dilated = na2d_av(attn_dilated.float(), states[:, g:], kernel_size,
-                          dilation)
+        attn_local, attn_dilated = (a.to(states.dtype)
+                                    for a in (attn_local, attn_dilated))
+        local = na2d_av(attn_local, states[:, :g], kernel_size, 1)
+        dilated = na2d_av(attn_dilated, states[:, g:], kernel_size, dilation)
         fused = torch.cat([_crop(local, H, W), _crop(dilated, H, W)], dim=1)
         fused = self.head_mix(fused.reshape(B, G, H, W * d))  # mix heads
         fused = fused.view(B, G, H, W, d).permute(0, 1, 4, 2, 3)  # B,G,d,H,W
