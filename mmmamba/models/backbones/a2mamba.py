@@ -8,11 +8,11 @@ give the same features; see ``mmmamba/models/utils/ckpt_convert.py``.
 """
 import torch.nn as nn
 from mmengine.model import BaseModule
-from mmengine.model.weight_init import trunc_normal_
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmmamba.registry import register_model
-from ..layers import A2MambaStage, build_downsample, build_stem
+from ..layers import (A2MambaStage, build_downsample, build_stem,
+                      init_conv_trunc_normal)
 from ..utils import load_backbone_weights
 
 
@@ -97,7 +97,7 @@ class A2Mamba(BaseModule):
                 global_attn=i == self.num_stages - 1,
                 layer_scale=settings['layer_scale'][i],
                 res_scale=settings['res_scale'][i], norm_cfg=norm_cfg))
-        self.apply(self._init_conv_and_norm)
+        self.apply(init_conv_trunc_normal)
         self._freeze_stages()
 
     @classmethod
@@ -129,14 +129,6 @@ class A2Mamba(BaseModule):
                              f'{tuple(range(self.num_stages))}, got '
                              f'{out_indices}')
         return out_indices
-
-    @staticmethod
-    def _init_conv_and_norm(m):
-        """Released init: trunc-normal(0.02) convs with zero bias."""
-        if isinstance(m, nn.Conv2d):
-            trunc_normal_(m.weight, std=0.02)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
 
     def init_weights(self):
         """Load ``init_cfg`` weights loudly, or apply a non-pretrained init."""

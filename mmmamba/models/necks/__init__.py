@@ -1,0 +1,3 @@
+from .mass_fpn import MASSFPN
+
+__all__ = ['MASSFPN']
