@@ -49,8 +49,9 @@ def padding_mask(height, width, kernel_size, dilation, like):
 
 
 def neighborhood_softmax(query, key, rpb, kernel_size, dilation, mask):
-    """softmax(qk + rpb [+ mask]) over the K*K neighbours."""
+    """softmax(qk + rpb [+ mask]) over the K*K neighbours, in q's dtype
+    (autocast computes the softmax in fp32; ``na2d_av`` wants one dtype)."""
     logits = na2d_qk(query, key, kernel_size, dilation, rpb=rpb)
     if mask is not None:
         logits = logits + mask  # B, h, Hp, Wp, K*K
-    return logits.softmax(dim=-1)
+    return logits.softmax(dim=-1).to(query.dtype)
