@@ -7,6 +7,9 @@ cannot see torch, and would fetch a CUDA build of it):
 
 tools/setup_env.sh does this, after installing the pinned stack.
 """
+import os
+import shutil
+import subprocess
 from pathlib import Path
 
 from setuptools import find_packages, setup
@@ -27,23 +30,67 @@ def get_version():
     return namespace['__version__']
 
 
-def get_extensions():
-    """The C++ ops in csrc/, built as `mmmamba._C` against the installed torch.
+CUDA_ARCH_FLAGS = ['-gencode=arch=compute_80,code=sm_80', '-gencode=arch=compute_90,code=sm_90']
 
-    csrc/ holds no sources yet, so this returns [] and mmmamba installs as pure Python.
+
+def find_nvcc():
+    """nvcc from CUDA_HOME, PATH or /usr/local/cuda, or None."""
+    home = os.environ.get('CUDA_HOME') or os.environ.get('CUDA_PATH')
+    candidates = [Path(home) / 'bin' / 'nvcc'] if home else []
+    found = shutil.which('nvcc')
+    if found:
+        candidates.append(Path(found))
+    candidates.append(Path('/usr/local/cuda/bin/nvcc'))
+    return next((c for c in candidates if c.exists()), None)
+
+
+def want_cuda():
+    """Build the CUDA kernels: MMMAMBA_WITH_CUDA=1, or a CUDA torch + a GPU."""
+    flag = os.environ.get('MMMAMBA_WITH_CUDA')
+    if flag is not None:
+        return flag == '1'
+    import torch
+    return torch.version.cuda is not None and torch.cuda.is_available()
+
+
+def compile_cuda_objects(nvcc):
+    """nvcc -c every csrc/**/*.cu (no torch headers) into build/mmmamba_cuda/."""
+    out_dir = ROOT / 'build' / 'mmmamba_cuda'
+    out_dir.mkdir(parents=True, exist_ok=True)
+    objects = []
+    for src in sorted((ROOT / 'csrc').rglob('*.cu')):
+        obj = out_dir / (src.stem + '.o')
+        subprocess.run([str(nvcc), '-c', '-O3', '-std=c++17', '-Xcompiler', '-fPIC',
+                        *CUDA_ARCH_FLAGS, str(src), '-o', str(obj)], check=True)
+        objects.append(str(obj))
+    return objects
+
+
+def get_extensions():
+    """The ops in csrc/, built as `mmmamba._C` against the installed torch.
+
+    Always the C++ CPU kernels (csrc/**/*.cpp). With MMMAMBA_WITH_CUDA=1 (or a CUDA torch on a
+    machine with a GPU) the CUDA kernels (csrc/**/*.cu, no torch headers) are compiled by nvcc
+    for sm_80 and sm_90 and linked in with the CUDA runtime; this works with the CPU torch too.
     """
     sources = sorted(str(p.relative_to(ROOT)) for p in (ROOT / 'csrc').rglob('*.cpp'))
     if not sources:
         return []
     from torch.utils.cpp_extension import CppExtension
-    return [
-        CppExtension(
-            'mmmamba._C',
-            sources,
-            extra_compile_args=['-O3', '-fopenmp'],
-            extra_link_args=['-fopenmp'],
-        )
-    ]
+    kwargs = dict(extra_compile_args=['-O3', '-fopenmp'], extra_link_args=['-fopenmp'])
+    if want_cuda():
+        nvcc = find_nvcc()
+        if nvcc is None:
+            raise RuntimeError('MMMAMBA_WITH_CUDA=1 but nvcc was not found (set CUDA_HOME)')
+        homes = [os.environ.get('CUDA_HOME'), nvcc.resolve().parent.parent, '/usr/local/cuda']
+        lib_dir = next((str(Path(h) / 'lib64') for h in homes
+                        if h and (Path(h) / 'lib64' / 'libcudart.so').exists()), None)
+        if lib_dir is None:
+            raise RuntimeError(f'libcudart.so not found for {nvcc} (set CUDA_HOME)')
+        kwargs.update(extra_objects=compile_cuda_objects(nvcc), libraries=['cudart'],
+                      library_dirs=[lib_dir], runtime_library_dirs=[lib_dir],
+                      define_macros=[('MMMAMBA_WITH_CUDA', '1')])
+    return [CppExtension('mmmamba._C', sources, **kwargs)]
 
 
 ext_modules = get_extensions()

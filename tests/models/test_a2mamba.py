@@ -161,3 +161,20 @@ def test_registered_in_mmdet_and_mmseg(scope):
     assert registry.get('A2Mamba') is A2Mamba
     model = registry.build(dict(type='A2Mamba', arch='test'))
     assert isinstance(model, A2Mamba)
+
+
+def test_bf16_autocast_forward_backward_is_finite():
+    torch.manual_seed(0)
+    model = A2Mamba(arch='test').eval()
+    x = torch.randn(2, 3, 96, 128)
+    with torch.no_grad():
+        expect = model(x)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        outs = model(x)
+    sum(o.float().square().mean() for o in outs).backward()
+    for out, ref in zip(outs, expect):
+        assert out.dtype == torch.bfloat16 and torch.isfinite(out).all()
+        assert (out.float() - ref).norm() / ref.norm() < 0.05
+    for name, param in model.named_parameters():
+        assert param.grad is not None and torch.isfinite(param.grad).all(), \
+            name

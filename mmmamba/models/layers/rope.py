@@ -41,5 +41,7 @@ def rotate_pairs(x):
 
 
 def apply_rope(x, sin, cos):
-    """x: ..., H, W, d; sin/cos: H, W, d."""
+    """x: ..., H, W, d; sin/cos: H, W, d. Keeps x's dtype (under autocast q,
+    k and v then share one dtype, as the attention ops require)."""
+    sin, cos = sin.to(x.dtype), cos.to(x.dtype)
     return x * cos + rotate_pairs(x) * sin

@@ -114,6 +114,43 @@ def check_rpb(rpb, heads, kernel, device, op):
                          f'({device}), got {rpb.device}.')
 
 
+def check_qk_args(query, key, kernel_size, dilation, rpb):
+    """All argument checks of ``na2d_qk`` (every backend) → (kernel, dil)."""
+    op = 'na2d_qk'
+    layout = '(B, heads, H, W, dim)'
+    check_5d(query, 'query', layout, op)
+    check_5d(key, 'key', layout, op)
+    if query.shape != key.shape:
+        raise ValueError(f'{op}: query and key must have the same shape, got '
+                         f'{tuple(query.shape)} and {tuple(key.shape)}.')
+    check_same(query, key, ('query', 'key'), op)
+    kernel, dil = check_window(kernel_size, dilation, op)
+    check_map_size(query.shape[2], query.shape[3], kernel, dil, op)
+    if rpb is not None:
+        check_rpb(rpb, query.shape[1], kernel, query.device, op)
+    return kernel, dil
+
+
+def check_av_args(attn, value, kernel_size, dilation):
+    """All argument checks of ``na2d_av`` (every backend) → (kernel, dil)."""
+    op = 'na2d_av'
+    check_5d(attn, 'attn', '(B, heads, H, W, Kh*Kw)', op)
+    check_5d(value, 'value', '(B, heads, H, W, dim)', op)
+    if attn.shape[:4] != value.shape[:4]:
+        raise ValueError(f'{op}: attn and value must agree on (B, heads, H, '
+                         f'W), got attn {tuple(attn.shape)} and value '
+                         f'{tuple(value.shape)}.')
+    check_same(attn, value, ('attn', 'value'), op)
+    kernel, dil = check_window(kernel_size, dilation, op)
+    neighbours = kernel[0] * kernel[1]
+    if attn.shape[-1] != neighbours:
+        raise ValueError(f'{op}: attn last dim must be Kh*Kw = {kernel[0]}*'
+                         f'{kernel[1]} = {neighbours} for kernel_size '
+                         f'{kernel_size!r}, got {attn.shape[-1]}.')
+    check_map_size(value.shape[2], value.shape[3], kernel, dil, op)
+    return kernel, dil
+
+
 @functools.lru_cache(maxsize=512)
 def axis_tables(n, kernel, dilation, device):
     """Per-axis window tables for an axis of length ``n``.

@@ -16,8 +16,7 @@ for backward, so a full pass holds ``H × W × K*K × dim`` values per
 """
 import torch
 
-from .indexing import (check_5d, check_map_size, check_rpb, check_same,
-                       check_window, window_tables_2d)
+from .indexing import check_av_args, check_qk_args, window_tables_2d
 
 # Upper bound on the elements of one gathered block (B·heads·rows·W·K²·dim).
 _CHUNK_ELEMENTS = 1 << 24
@@ -49,20 +48,8 @@ def na2d_qk_reference(query, key, kernel_size, dilation=1, rpb=None):
         ``B × heads × H × W × (Kh·Kw)`` logits in ``query.dtype``; the last
         axis lists the neighbours row-major ``(ki, kj)``.
     """
-    op = 'na2d_qk'
-    layout = '(B, heads, H, W, dim)'
-    check_5d(query, 'query', layout, op)
-    check_5d(key, 'key', layout, op)
-    if query.shape != key.shape:
-        raise ValueError(f'{op}: query and key must have the same shape, got '
-                         f'{tuple(query.shape)} and {tuple(key.shape)}.')
-    check_same(query, key, ('query', 'key'), op)
-    kernel, dil = check_window(kernel_size, dilation, op)
+    kernel, dil = check_qk_args(query, key, kernel_size, dilation, rpb)
     batch, heads, height, width, dim = query.shape
-    check_map_size(height, width, kernel, dil, op)
-    if rpb is not None:
-        check_rpb(rpb, heads, kernel, query.device, op)
-
     ctype = _compute_dtype(query.dtype)
     neighbours = kernel[0] * kernel[1]
     q = query.to(ctype).reshape(batch, heads, height * width, dim)
@@ -102,23 +89,9 @@ def na2d_av_reference(attn, value, kernel_size, dilation=1):
     Returns:
         ``B × heads × H × W × dim`` in ``value.dtype``.
     """
-    op = 'na2d_av'
-    check_5d(attn, 'attn', '(B, heads, H, W, Kh*Kw)', op)
-    check_5d(value, 'value', '(B, heads, H, W, dim)', op)
-    if attn.shape[:4] != value.shape[:4]:
-        raise ValueError(f'{op}: attn and value must agree on (B, heads, H, '
-                         f'W), got attn {tuple(attn.shape)} and value '
-                         f'{tuple(value.shape)}.')
-    check_same(attn, value, ('attn', 'value'), op)
-    kernel, dil = check_window(kernel_size, dilation, op)
+    kernel, dil = check_av_args(attn, value, kernel_size, dilation)
     batch, heads, height, width, dim = value.shape
     neighbours = kernel[0] * kernel[1]
-    if attn.shape[-1] != neighbours:
-        raise ValueError(f'{op}: attn last dim must be Kh*Kw = {kernel[0]}*'
-                         f'{kernel[1]} = {neighbours} for kernel_size '
-                         f'{kernel_size!r}, got {attn.shape[-1]}.')
-    check_map_size(height, width, kernel, dil, op)
-
     ctype = _compute_dtype(value.dtype)
     a = attn.to(ctype).reshape(batch, heads, height * width, neighbours)
     v = value.to(ctype).reshape(batch, heads, height * width, dim)

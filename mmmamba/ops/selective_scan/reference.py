@@ -82,7 +82,8 @@ def linear_scan(log_a, x, chunk=None):
     return states.movedim(0, -1).flatten(-2)[..., :length]
 
 
-def _check(u, delta, A, B, delta_bias):
+def check_scan_args(u, delta, A, B, delta_bias):
+    """All argument checks of ``selective_scan_states`` (every backend)."""
     op = 'selective_scan_states'
     tensors = dict(u=u, delta=delta, A=A, B=B)
     if delta_bias is not None:
@@ -145,7 +146,7 @@ def selective_scan_states_reference(u, delta, A, B, delta_bias=None,
     Returns:
         h: ``batch × D × N × L`` in fp32 (fp64 if any input is fp64).
     """
-    _check(u, delta, A, B, delta_bias)
+    check_scan_args(u, delta, A, B, delta_bias)
     inputs = (u, delta, A, B) + (() if delta_bias is None else (delta_bias,))
     ctype = (torch.float64 if any(t.dtype == torch.float64 for t in inputs)
              else torch.float32)

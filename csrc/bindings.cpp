@@ -1,0 +1,48 @@
+// Python bindings of the mmmamba._C extension (CPU kernels; CUDA launchers
+// when built with MMMAMBA_WITH_CUDA, see csrc/cuda/).
+#include <torch/extension.h>
+
+#include <vector>
+
+at::Tensor na2d_qk_forward(const at::Tensor& q, const at::Tensor& k,
+                           const c10::optional<at::Tensor>& rpb, int64_t Kh,
+                           int64_t Kw, int64_t dh, int64_t dw);
+std::vector<at::Tensor> na2d_qk_backward(const at::Tensor& grad,
+                                         const at::Tensor& q,
+                                         const at::Tensor& k, bool with_rpb,
+                                         int64_t Kh, int64_t Kw, int64_t dh,
+                                         int64_t dw);
+at::Tensor na2d_av_forward(const at::Tensor& attn, const at::Tensor& v,
+                           int64_t Kh, int64_t Kw, int64_t dh, int64_t dw);
+std::vector<at::Tensor> na2d_av_backward(const at::Tensor& grad,
+                                         const at::Tensor& attn,
+                                         const at::Tensor& v, int64_t Kh,
+                                         int64_t Kw, int64_t dh, int64_t dw);
+at::Tensor selective_scan_states_forward(const at::Tensor& u,
+                                         const at::Tensor& dt,
+                                         const at::Tensor& decay,
+                                         const at::Tensor& B);
+std::vector<at::Tensor> selective_scan_states_backward(
+    const at::Tensor& dh, const at::Tensor& h, const at::Tensor& u,
+    const at::Tensor& dt, const at::Tensor& decay, const at::Tensor& A,
+    const at::Tensor& B);
+
+static bool has_cuda() {
+#ifdef MMMAMBA_WITH_CUDA
+  return true;
+#else
+  return false;
+#endif
+}
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.doc() = "mmmamba compiled operators (CPU kernels)";
+  m.def("na2d_qk_forward", &na2d_qk_forward);
+  m.def("na2d_qk_backward", &na2d_qk_backward);
+  m.def("na2d_av_forward", &na2d_av_forward);
+  m.def("na2d_av_backward", &na2d_av_backward);
+  m.def("selective_scan_states_forward", &selective_scan_states_forward);
+  m.def("selective_scan_states_backward", &selective_scan_states_backward);
+  m.def("has_cuda", &has_cuda,
+        "True when the CUDA launchers were compiled and linked in");
+}

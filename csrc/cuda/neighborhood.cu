@@ -1,0 +1,203 @@
+// CUDA kernels for 2-D neighborhood attention (NATTEN <= 0.17 semantics),
+// the same three primitives as csrc/cpu/neighborhood.cpp, one thread per
+// output element, fp32 accumulation, window math from mmmamba_math.h.
+// No torch headers: raw pointers, MMNAParams, launchers taking a stream.
+#include <cuda_runtime.h>
+
+#include "../mmmamba_math.h"
+#include "dtype.cuh"
+#include "mmmamba_cuda.h"
+
+namespace mmmamba {
+namespace {
+
+constexpr int kThreads = 256;
+
+struct Geo {
+  int64_t BH, H, W, C;
+  int heads, Kh, Kw, dh, dw;
+};
+
+__host__ Geo geo_of(const MMNAParams* p) {
+  return Geo{p->batch * p->heads, p->height, p->width, p->dim, (int)p->heads,
+             p->kernel_h, p->kernel_w, p->dilation_h, p->dilation_w};
+}
+
+// out[bh, i, j, k] = x[bh, i, j] · y[bh, nbr(i, j, k)] (+ rpb)
+template <typename T>
+__global__ void pair_dot_kernel(Geo g, const T* x, const T* y,
+                                const float* rpb, T* out) {
+  const int64_t KK = (int64_t)g.Kh * g.Kw;
+  const int64_t total = g.BH * g.H * g.W * KK;
+  for (int64_t idx = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
+       idx < total; idx += (int64_t)gridDim.x * blockDim.x) {
+    const int64_t k = idx % KK, pix = idx / KK;
+    const int j = pix % g.W, i = (pix / g.W) % g.H;
+    const int64_t bh = pix / (g.W * g.H);
+    const int ki = k / g.Kw, kj = k % g.Kw;
+    const int si = na_window_start(i, g.H, g.Kh, g.dh);
+    const int sj = na_window_start(j, g.W, g.Kw, g.dw);
+    const int ni = na_neighbor(i, si, ki, g.dh);
+    const int nj = na_neighbor(j, sj, kj, g.dw);
+    const T* xq = x + pix * g.C;
+    const T* yk = y + ((bh * g.H + ni) * g.W + nj) * g.C;
+    float acc = 0.f;
+    for (int64_t c = 0; c < g.C; ++c) acc += to_f(xq[c]) * to_f(yk[c]);
+    if (rpb) {
+      const int bi = na_rpb_index(i, si, ki, g.Kh, g.dh);
+      const int bj = na_rpb_index(j, sj, kj, g.Kw, g.dw);
+      acc += rpb[((bh % g.heads) * (2 * g.Kh - 1) + bi) * (2 * g.Kw - 1) + bj];
+    }
+    out[idx] = from_f<T>(acc);
+  }
+}
+
+// out[bh, i, j, c] = Σ_k w[bh, i, j, k] · y[bh, nbr(i, j, k), c]
+template <typename T>
+__global__ void gather_sum_kernel(Geo g, const T* w, const T* y, T* out) {
+  const int64_t KK = (int64_t)g.Kh * g.Kw;
+  const int64_t total = g.BH * g.H * g.W * g.C;
+  for (int64_t idx = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
+       idx < total; idx += (int64_t)gridDim.x * blockDim.x) {
+    const int64_t c = idx % g.C, pix = idx / g.C;
+    const int j = pix % g.W, i = (pix / g.W) % g.H;
+    const int64_t bh = pix / (g.W * g.H);
+    const int si = na_window_start(i, g.H, g.Kh, g.dh);
+    const int sj = na_window_start(j, g.W, g.Kw, g.dw);
+    const T* wq = w + pix * KK;
+    float acc = 0.f;
+    for (int ki = 0; ki < g.Kh; ++ki) {
+      const int ni = na_neighbor(i, si, ki, g.dh);
+      for (int kj = 0; kj < g.Kw; ++kj) {
+        const int nj = na_neighbor(j, sj, kj, g.dw);
+        acc += to_f(wq[ki * g.Kw + kj]) *
+               to_f(y[((bh * g.H + ni) * g.W + nj) * g.C + c]);
+      }
+    }
+    out[idx] = from_f<T>(acc);
+  }
+}
+
+// Queries of key p along one axis: same dilation group, group index within
+// K - 1 of p's; returns the neighbour slot of p in query q's window or -1.
+__device__ __forceinline__ int slot_of(int q, int p, int n, int K, int d) {
+  const int s = na_window_start(q, n, K, d);
+  const int k = p / d - s;
+  return (k >= 0 && k < K) ? k : -1;
+}
+
+// out[bh, p, q, c] = Σ_{(i, j, k): nbr(i, j, k) = (p, q)} w[.., k] · y[i, j, c]
+template <typename T>
+__global__ void scatter_sum_kernel(Geo g, const T* w, const T* y, T* out) {
+  const int64_t KK = (int64_t)g.Kh * g.Kw;
+  const int64_t total = g.BH * g.H * g.W * g.C;
+  for (int64_t idx = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
+       idx < total; idx += (int64_t)gridDim.x * blockDim.x) {
+    const int64_t c = idx % g.C, pix = idx / g.C;
+    const int q = pix % g.W, p = (pix / g.W) % g.H;
+    const int64_t bh = pix / (g.W * g.H);
+    float acc = 0.f;
+    for (int oi = -(g.Kh - 1); oi <= g.Kh - 1; ++oi) {
+      const int i = p + oi * g.dh;
+      if (i < 0 || i >= g.H) continue;
+      const int ki = slot_of(i, p, g.H, g.Kh, g.dh);
+      if (ki < 0) continue;
+      for (int oj = -(g.Kw - 1); oj <= g.Kw - 1; ++oj) {
+        const int j = q + oj * g.dw;
+        if (j < 0 || j >= g.W) continue;
+        const int kj = slot_of(j, q, g.W, g.Kw, g.dw);
+        if (kj < 0) continue;
+        const int64_t qpix = (bh * g.H + i) * g.W + j;
+        acc += to_f(w[qpix * KK + ki * g.Kw + kj]) * to_f(y[qpix * g.C + c]);
+      }
+    }
+    out[idx] = from_f<T>(acc);
+  }
+}
+
+template <typename T>
+__global__ void rpb_grad_kernel(Geo g, const T* grad, float* drpb) {
+  const int64_t KK = (int64_t)g.Kh * g.Kw;
+  const int64_t total = g.BH * g.H * g.W * KK;
+  for (int64_t idx = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
+       idx < total; idx += (int64_t)gridDim.x * blockDim.x) {
+    const int64_t k = idx % KK, pix = idx / KK;
+    const int j = pix % g.W, i = (pix / g.W) % g.H;
+    const int64_t bh = pix / (g.W * g.H);
+    const int ki = k / g.Kw, kj = k % g.Kw;
+    const int bi = na_rpb_index(i, na_window_start(i, g.H, g.Kh, g.dh), ki,
+                                g.Kh, g.dh);
+    const int bj = na_rpb_index(j, na_window_start(j, g.W, g.Kw, g.dw), kj,
+                                g.Kw, g.dw);
+    atomicAdd(drpb + ((bh % g.heads) * (2 * g.Kh - 1) + bi) * (2 * g.Kw - 1) +
+                  bj,
+              to_f(grad[idx]));
+  }
+}
+
+__host__ int blocks_for(int64_t total) {
+  int64_t blocks = (total + kThreads - 1) / kThreads;
+  return (int)(blocks < 65535 * 8 ? (blocks > 0 ? blocks : 1) : 65535 * 8);
+}
+
+}  // namespace
+}  // namespace mmmamba
+
+using namespace mmmamba;
+
+extern "C" int mm_na2d_qk_forward(const MMNAParams* p, int dtype,
+                                  const void* q, const void* k,
+                                  const float* rpb, void* attn,
+                                  mm_stream_t stream) {
+  const Geo g = geo_of(p);
+  const int blocks = blocks_for(g.BH * g.H * g.W * g.Kh * g.Kw);
+  MM_DISPATCH_DTYPE(dtype, pair_dot_kernel<T><<<blocks, kThreads, 0, stream>>>(
+      g, (const T*)q, (const T*)k, rpb, (T*)attn));
+  return (int)cudaGetLastError();
+}
+
+extern "C" int mm_na2d_qk_backward(const MMNAParams* p, int dtype,
+                                   const void* grad, const void* q,
+                                   const void* k, void* dq, void* dk,
+                                   float* drpb, mm_stream_t stream) {
+  const Geo g = geo_of(p);
+  const int b_pix = blocks_for(g.BH * g.H * g.W * g.C);
+  const int b_nbr = blocks_for(g.BH * g.H * g.W * g.Kh * g.Kw);
+  MM_DISPATCH_DTYPE(dtype, {
+    gather_sum_kernel<T><<<b_pix, kThreads, 0, stream>>>(
+        g, (const T*)grad, (const T*)k, (T*)dq);
+    scatter_sum_kernel<T><<<b_pix, kThreads, 0, stream>>>(
+        g, (const T*)grad, (const T*)q, (T*)dk);
+    if (drpb)
+      rpb_grad_kernel<T><<<b_nbr, kThreads, 0, stream>>>(g, (const T*)grad,
+                                                          drpb);
+  });
+  return (int)cudaGetLastError();
+}
+
+extern "C" int mm_na2d_av_forward(const MMNAParams* p, int dtype,
+                                  const void* attn, const void* v, void* out,
+                                  mm_stream_t stream) {
+  const Geo g = geo_of(p);
+  const int blocks = blocks_for(g.BH * g.H * g.W * g.C);
+  MM_DISPATCH_DTYPE(dtype,
+                    gather_sum_kernel<T><<<blocks, kThreads, 0, stream>>>(
+                        g, (const T*)attn, (const T*)v, (T*)out));
+  return (int)cudaGetLastError();
+}
+
+extern "C" int mm_na2d_av_backward(const MMNAParams* p, int dtype,
+                                   const void* grad, const void* attn,
+                                   const void* v, void* dattn, void* dv,
+                                   mm_stream_t stream) {
+  const Geo g = geo_of(p);
+  const int b_pix = blocks_for(g.BH * g.H * g.W * g.C);
+  const int b_nbr = blocks_for(g.BH * g.H * g.W * g.Kh * g.Kw);
+  MM_DISPATCH_DTYPE(dtype, {
+    pair_dot_kernel<T><<<b_nbr, kThreads, 0, stream>>>(
+        g, (const T*)grad, (const T*)v, nullptr, (T*)dattn);
+    scatter_sum_kernel<T><<<b_pix, kThreads, 0, stream>>>(
+        g, (const T*)attn, (const T*)grad, (T*)dv);
+  });
+  return (int)cudaGetLastError();
+}

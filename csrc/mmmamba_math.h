@@ -1,0 +1,78 @@
+// Per-element math shared by the CPU kernels (csrc/cpu/*.cpp) and the CUDA
+// kernels (csrc/cuda/*.cu): the NATTEN (<= 0.17) window rule, softplus with
+// threshold 20 and the scan recurrence step. No torch headers: nvcc compiles
+// it for the device and g++ compiles it for the host, so what the CPU tests
+// prove is the arithmetic the GPU runs.
+//
+// Window rule per axis (mirrors mmmamba/ops/neighborhood/indexing.py): an
+// axis of length n with odd kernel K and dilation d splits into d
+// interleaved groups (i mod d); query i, at index j = i / d in its group of
+// m members, sees the K consecutive members starting at
+// s = min(max(j - K/2, 0), m - K). Its k-th neighbour is (i mod d) + (s+k)*d
+// and the bias index of that neighbour is K - 1 + (s + k) - j.
+#pragma once
+
+#include <math.h>
+
+#ifdef __CUDACC__
+#define MM_HD __host__ __device__ __forceinline__
+#else
+#define MM_HD inline
+#endif
+
+namespace mmmamba {
+
+// Group start s of query i's window (in group indices).
+MM_HD int na_window_start(int i, int n, int K, int d) {
+  const int r = i % d;
+  const int j = i / d;
+  const int m = (n - r + d - 1) / d;  // members of i's group
+  int s = j - K / 2;
+  s = s < 0 ? 0 : s;
+  return s < m - K ? s : m - K;
+}
+
+// Absolute position of the k-th neighbour of query i with window start s.
+MM_HD int na_neighbor(int i, int s, int k, int d) { return i % d + (s + k) * d; }
+
+// Index into the 2K-1 relative-position-bias axis for that neighbour.
+MM_HD int na_rpb_index(int i, int s, int k, int K, int d) {
+  return K - 1 + s + k - i / d;
+}
+
+MM_HD float mm_exp(float x) { return expf(x); }
+MM_HD double mm_exp(double x) { return exp(x); }
+MM_HD float mm_log1p(float x) { return log1pf(x); }
+MM_HD double mm_log1p(double x) { return log1p(x); }
+
+// torch.nn.functional.softplus(x) with beta 1, threshold 20.
+template <typename T>
+MM_HD T mm_softplus(T x) {
+  return x > T(20) ? x : mm_log1p(mm_exp(x));
+}
+
+// d softplus / dx, as torch's softplus_backward computes it.
+template <typename T>
+MM_HD T mm_softplus_grad(T x) {
+  if (x > T(20)) return T(1);
+  const T z = mm_exp(x);
+  return z / (z + T(1));
+}
+
+// One step of the diagonal recurrence h_t = exp(dt·A)·h_{t-1} + dt·B·u.
+// Returns the new state; *decay receives exp(dt·A) (needed by backward).
+template <typename T>
+MM_HD T mm_scan_step(T h_prev, T dt, T a, T b, T u, T* decay) {
+  const T e = mm_exp(dt * a);
+  *decay = e;
+  return e * h_prev + dt * b * u;
+}
+
+// The same step with the decay exp(dt·A) already computed (the CPU kernels
+// get it from a vectorised torch.exp over a whole block).
+template <typename T>
+MM_HD T mm_scan_step_decayed(T h_prev, T decay, T dt, T b, T u) {
+  return decay * h_prev + dt * b * u;
+}
+
+}  // namespace mmmamba
