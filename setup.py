@@ -13,6 +13,7 @@ import subprocess
 from pathlib import Path
 
 from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
 
 ROOT = Path(__file__).resolve().parent
 
@@ -93,8 +94,25 @@ def get_extensions():
     return [CppExtension('mmmamba._C', sources, **kwargs)]
 
 
+class BuildPyWithConfigs(build_py):
+    """Ship configs/ as mmmamba/.mim/configs in regular installs.
+
+    mmengine resolves `_base_ = ['mmmamba::a2mamba/...']` in an installed package's `.mim`
+    folder. Editable installs need no copy: mmmamba.utils.config_scope falls back to the
+    checkout's configs/.
+    """
+
+    def run(self):
+        super().run()
+        if getattr(self, 'editable_mode', False):
+            return
+        mim = Path(self.build_lib) / 'mmmamba' / '.mim'
+        shutil.copytree(ROOT / 'configs', mim / 'configs', dirs_exist_ok=True)
+        (mim / 'model-index.yml').write_text('Import:\n  - configs/a2mamba/metafile.yml\n')
+
+
 ext_modules = get_extensions()
-cmdclass = {}
+cmdclass = {'build_py': BuildPyWithConfigs}
 if ext_modules:
     from torch.utils.cpp_extension import BuildExtension
     cmdclass['build_ext'] = BuildExtension

@@ -1,0 +1,1 @@
+from tools_helpers import tiny_data  # noqa: F401  (session fixture)

@@ -1,0 +1,91 @@
+"""Test (evaluate) an mmdet or mmseg checkpoint (A2Mamba configs included).
+
+The stock ``tools/test.py`` of mmdet 3.x / mmseg 1.x for both frameworks; the
+framework comes from the config's ``default_scope``.
+
+    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out FILE|DIR]
+        [--show-dir DIR] [--cfg-options k=v ...] [--launcher pytorch]
+
+``--out``: mmdet: a .pkl of the raw results; mmseg: a directory for the
+predicted label maps (as the stock mmseg tool). ``--show-dir``: save images
+with the predictions drawn by the framework's visualizer.
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+from mmengine.config import DictAction
+
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+from _common import build_runner, load_config, setup_framework  # noqa: E402
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description='Test (and evaluate) a detector or a segmentor')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir', help='the dir to save logs and metrics')
+    parser.add_argument(
+        '--out', help='mmdet: pickle file of the results; mmseg: directory '
+        'for the predicted segmentation maps')
+    parser.add_argument(
+        '--show-dir', help='directory to save images with predictions drawn')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override settings of the config, key=value (xxx=yyy)')
+    parser.add_argument(
+        '--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def enable_visualization(cfg, framework, show_dir):
+    hook = cfg.default_hooks.get('visualization')
+    if hook is None:
+        raise RuntimeError('--show-dir needs default_hooks.visualization')
+    hook['draw'] = True
+    if framework == 'mmdet':
+        hook['test_out_dir'] = osp.abspath(show_dir)
+    else:
+        hook['interval'] = 1
+        cfg.visualizer['save_dir'] = osp.abspath(show_dir)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    cfg = load_config(args.config, args.cfg_options, args.launcher)
+    framework = setup_framework(cfg)
+
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(args.config))[0])
+    cfg.load_from = args.checkpoint
+    # the test loop loads the weights; do not read the ImageNet ones
+    if isinstance(cfg.model.get('backbone'), dict):
+        cfg.model.backbone.init_cfg = None
+    if args.show_dir:
+        enable_visualization(cfg, framework, args.show_dir)
+    if args.out and framework == 'mmseg':
+        cfg.test_evaluator['output_dir'] = args.out
+        cfg.test_evaluator['keep_results'] = True
+
+    runner = build_runner(cfg, framework)
+    if args.out and framework == 'mmdet':
+        from mmdet.evaluation import DumpDetResults
+        if not args.out.endswith(('.pkl', '.pickle')):
+            raise ValueError('--out must be a .pkl file for mmdet configs')
+        runner.test_evaluator.metrics.append(
+            DumpDetResults(out_file_path=args.out))
+    return runner.test()
+
+
+if __name__ == '__main__':
+    main()
