@@ -1,21 +1,11 @@
-# Mask R-CNN + A2Mamba-B + FPN on COCO, 3x (36 epochs) with multi-scale
-# + crop training (mmdet's Swin/ConvNeXt 3x recipe), batch 16 = 8 GPUs x 2.
-_base_ = [
-    './mask_rcnn_a2mamba_b_fpn_1x_coco.py',
-    './_base_/coco_ms_crop_3x.py',
-]
-train_dataloader = dict(dataset=dict(pipeline=_base_.ms_crop_train_pipeline))
-max_epochs = 36
-train_cfg = dict(max_epochs=max_epochs)
-param_scheduler = [
-    dict(
-        type='LinearLR', start_factor=0.001, by_epoch=False, begin=0,
-        end=1000),
-    dict(
-        type='MultiStepLR',
-        begin=0,
-        end=max_epochs,
-        by_epoch=True,
-        milestones=[27, 33],
-        gamma=0.1)
-]
+# Mask R-CNN + A2Mamba-B + FPN on COCO, 3x with multi-scale + crop
+# training: the A2Mamba-T 3x recipe with the base backbone (batch 16 =
+# 8 GPUs x 2).
+_base_ = ['./mask_rcnn_a2mamba_t_fpn_3x_coco.py']
+model = dict(
+    backbone=dict(
+        arch='base',
+        drop_path_rate=0.4,
+        init_cfg=dict(
+            checkpoint=_base_.a2mamba_checkpoint_dir + '/a2mamba_base.pth')),
+    neck=dict(in_channels=[96, 192, 384, 512]))
