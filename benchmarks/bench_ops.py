@@ -1,7 +1,9 @@
 """Reference vs C++ CPU kernels for the mmmamba operators (not a test).
 
 Median wall times, forward and forward+backward, at the stage shapes of
-A2Mamba-T on a 512² input (batch 1), printed as ratios measured in one run;
+A2Mamba-T on a 512² input (batch 1), printed as ratios measured in one run
+(neighborhood attention, the scan of stages 1-3, the fused A2SSM
+aggregation, and the fused aggregation against two na2d_av calls);
 plus the selective scan's achieved memory bandwidth next to a plain tensor
 copy of the same bytes, and the scan against a sequential PyTorch loop at
 B=2, D=96, L=4096.
@@ -15,8 +17,8 @@ import time
 import torch
 import torch.nn.functional as F
 
-from mmmamba.ops import (explain_backend, na2d_av, na2d_qk,
-                         selective_scan_states, use_backend)
+from mmmamba.ops import (a2ssm_aggregate, explain_backend, na2d_av,
+                         na2d_qk, selective_scan_states, use_backend)
 
 # A2Mamba-T at 512²: (name, H=W, channels, heads G, kernel K); SLA/DLA use
 # G/2 heads each, dilation min(H // K, K).
@@ -93,6 +95,52 @@ def neighborhood(batch, size, channels, heads, kernel, reps):
     return totals
 
 
+def unfused_aggregate(attn_local, attn_dilated, states, kernel, dil):
+    """The A2SSM aggregation as two dispatched na2d_av calls (pre-fusion)."""
+    g = attn_local.shape[1]
+    height, width = states.shape[-2:]
+    values = states.permute(0, 1, 3, 4, 2)  # B, G, H, W, d
+    local = na2d_av(attn_local, values[:, :g], kernel, 1)
+    dilated = na2d_av(attn_dilated, values[:, g:], kernel, dil)
+    out = torch.cat([local, dilated], 1)[:, :, :height, :width]
+    return out.permute(0, 1, 4, 2, 3).contiguous()  # B, G, d, H, W
+
+
+def aggregate(batch, size, channels, heads, kernel, reps):
+    """Fused A2SSM aggregation: reference vs cpu, and fused vs unfused."""
+    g, d = heads // 2, channels // heads
+    dil = min(size // kernel, kernel)
+    gen = torch.Generator().manual_seed(1)
+    maps = [torch.randn(batch, g, size, size, kernel * kernel,
+                        generator=gen).softmax(-1).requires_grad_()
+            for _ in range(2)]
+    states = torch.randn(batch, heads, d, size, size,
+                         generator=gen).requires_grad_()
+
+    def run(fn, backward):
+        def step():
+            out = fn(*maps, states, kernel, dil)
+            if backward:
+                out.sum().backward()
+        return lambda: step
+
+    tag = f'K{kernel} d{dil} {size}x{size} G{heads}x{d}'
+    totals = {
+        'aggregate fwd': compare(f'  a2ssm_aggregate fwd     {tag}',
+                                 run(a2ssm_aggregate, False), reps),
+        'aggregate f+b': compare(f'  a2ssm_aggregate fwd+bwd {tag}',
+                                 run(a2ssm_aggregate, True), reps),
+    }
+    with use_backend('cpu'):
+        for label, backward in (('fwd', False), ('fwd+bwd', True)):
+            unfused = timeit(run(unfused_aggregate, backward)(), reps)
+            fused = timeit(run(a2ssm_aggregate, backward)(), reps)
+            print(f'  cpu fused vs 2x na2d_av {label:<8} unfused '
+                  f'{unfused * 1e3:8.2f} ms   fused {fused * 1e3:8.2f} ms   '
+                  f'x{unfused / fused:5.2f}')
+    return totals
+
+
 def scan_inputs(batch, channels, length, state=1, seed=0):
     gen = torch.Generator().manual_seed(seed)
     u = torch.randn(batch, channels, length, generator=gen)
@@ -159,12 +207,14 @@ def main():
     sums = {}
     for name, size, channels, heads, kernel in STAGES:
         print(f'{name}: {size}x{size}, C={channels}, G={heads}, K={kernel}')
-        for key, (ref, cpu) in neighborhood(args.batch, size, channels, heads,
-                                            kernel, args.reps).items():
-            r, c = sums.get(key, (0.0, 0.0))
-            sums[key] = (r + ref, c + cpu)
-        for key, (ref, cpu) in zip(('scan fwd', 'scan f+b'), scan(
-                args.batch, channels, size * size, args.reps)):
+        results = neighborhood(args.batch, size, channels, heads, kernel,
+                               args.reps)
+        if name != 'stage4':  # stage 4 mixes with global attention, no A2SSM
+            results.update(zip(('scan fwd', 'scan f+b'), scan(
+                args.batch, channels, size * size, args.reps)))
+            results.update(aggregate(args.batch, size, channels, heads,
+                                     kernel, args.reps))
+        for key, (ref, cpu) in results.items():
             r, c = sums.get(key, (0.0, 0.0))
             sums[key] = (r + ref, c + cpu)
     print('all four stages (sum of medians):')

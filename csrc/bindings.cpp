@@ -19,13 +19,29 @@ std::vector<at::Tensor> na2d_av_backward(const at::Tensor& grad,
                                          const at::Tensor& v, int64_t Kh,
                                          int64_t Kw, int64_t dh, int64_t dw);
 at::Tensor selective_scan_states_forward(const at::Tensor& u,
-                                         const at::Tensor& dt,
-                                         const at::Tensor& decay,
-                                         const at::Tensor& B);
+                                         const at::Tensor& delta,
+                                         const at::Tensor& A,
+                                         const at::Tensor& B,
+                                         const c10::optional<at::Tensor>& bias,
+                                         bool softplus);
 std::vector<at::Tensor> selective_scan_states_backward(
-    const at::Tensor& dh, const at::Tensor& h, const at::Tensor& u,
-    const at::Tensor& dt, const at::Tensor& decay, const at::Tensor& A,
-    const at::Tensor& B);
+    const at::Tensor& grad, const at::Tensor& h, const at::Tensor& u,
+    const at::Tensor& delta, const at::Tensor& A, const at::Tensor& B,
+    const c10::optional<at::Tensor>& bias, bool softplus);
+
+at::Tensor a2ssm_aggregate_forward(const at::Tensor& attn_local,
+                                   const at::Tensor& attn_dilated,
+                                   const at::Tensor& states, int64_t K,
+                                   int64_t dh, int64_t dw);
+std::vector<at::Tensor> a2ssm_aggregate_backward(
+    const at::Tensor& grad, const at::Tensor& attn_local,
+    const at::Tensor& attn_dilated, const at::Tensor& states, int64_t K,
+    int64_t dh, int64_t dw);
+
+#ifdef MMMAMBA_WITH_CUDA
+// csrc/cuda_ops.cpp: tensor wrappers of the CUDA launchers (cuda_* names).
+void add_cuda_ops(pybind11::module_& m);
+#endif
 
 static bool has_cuda() {
 #ifdef MMMAMBA_WITH_CUDA
@@ -43,6 +59,11 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("na2d_av_backward", &na2d_av_backward);
   m.def("selective_scan_states_forward", &selective_scan_states_forward);
   m.def("selective_scan_states_backward", &selective_scan_states_backward);
+  m.def("a2ssm_aggregate_forward", &a2ssm_aggregate_forward);
+  m.def("a2ssm_aggregate_backward", &a2ssm_aggregate_backward);
   m.def("has_cuda", &has_cuda,
         "True when the CUDA launchers were compiled and linked in");
+#ifdef MMMAMBA_WITH_CUDA
+  add_cuda_ops(m);
+#endif
 }

@@ -68,11 +68,18 @@ MM_HD T mm_scan_step(T h_prev, T dt, T a, T b, T u, T* decay) {
   return e * h_prev + dt * b * u;
 }
 
-// The same step with the decay exp(dt·A) already computed (the CPU kernels
-// get it from a vectorised torch.exp over a whole block).
+// One reverse step of that recurrence. carry is the gradient flowing back
+// from h_{t+1} (e_{t+1}·g_{t+1}); returns g_t = dh_t + carry, the total
+// gradient of h_t. *dlog receives g_t·e_t·h_{t-1}, the gradient of the
+// log-decay Δ_t·A, and *carry_out e_t·g_t for step t-1.
 template <typename T>
-MM_HD T mm_scan_step_decayed(T h_prev, T decay, T dt, T b, T u) {
-  return decay * h_prev + dt * b * u;
+MM_HD T mm_scan_step_backward(T dh, T carry, T dt, T a, T h_prev, T* dlog,
+                              T* carry_out) {
+  const T g = dh + carry;
+  const T e = mm_exp(dt * a);
+  *dlog = g * e * h_prev;
+  *carry_out = e * g;
+  return g;
 }
 
 }  // namespace mmmamba

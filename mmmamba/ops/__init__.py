@@ -12,14 +12,24 @@ one a call would use and why.
   → ``B × heads × H × W × dim``.
 - ``selective_scan_states(u, delta, A, B, delta_bias=None,
   delta_softplus=True)`` → ``batch × D × N × L`` states (fp32).
+- ``a2ssm_aggregate(attn_local, attn_dilated, states, kernel_size,
+  dilation)`` → the A2SSM states (``B × G × d × H × W``) aggregated by the
+  local (first half of the heads) and dilated (second half) attention maps,
+  in one pass over the states.
+
+Kernel backends are ``torch.library`` custom ops (``torch.ops.mmmamba``):
+``torch.compile(fullgraph=True)`` traces them.
 """
-from .dispatch import (BackendUnavailableError, explain_backend, na2d_av,
-                       na2d_qk, selective_scan_states, use_backend)
-from .neighborhood import na2d_av_reference, na2d_qk_reference
+from .dispatch import (BackendUnavailableError, a2ssm_aggregate,
+                       explain_backend, na2d_av, na2d_qk,
+                       selective_scan_states, use_backend)
+from .neighborhood import (a2ssm_aggregate_reference, na2d_av_reference,
+                           na2d_qk_reference)
 from .selective_scan import selective_scan_states_reference
 
 __all__ = [
-    'na2d_qk', 'na2d_av', 'selective_scan_states', 'na2d_qk_reference',
-    'na2d_av_reference', 'selective_scan_states_reference',
+    'na2d_qk', 'na2d_av', 'selective_scan_states', 'a2ssm_aggregate',
+    'na2d_qk_reference', 'na2d_av_reference', 'selective_scan_states_reference',
+    'a2ssm_aggregate_reference',
     'explain_backend', 'use_backend', 'BackendUnavailableError'
 ]

@@ -2,28 +2,37 @@
 
 Backends, per call (the first tensor argument's device decides):
 
-- CPU tensors: ``cpu`` (the C++ kernels in the compiled extension
+- CPU tensors: ``cpu`` (the C++ kernels of the compiled extension
   ``mmmamba._C``) when it is built, else ``reference`` (pure PyTorch).
 - CUDA tensors: ``cuda`` (CUDA kernels linked into ``mmmamba._C``) when
-  built, else ``triton`` when available, else ``reference``.
+  built, else ``triton`` when Triton is installed and has a kernel for the
+  op, else ``reference``.
 - any other device (meta, ...): ``reference``.
 
 ``MMMAMBA_OPS_BACKEND=reference|cpu|cuda|triton`` (or the
 :func:`use_backend` context manager, which wins over the variable) forces
 one backend; forcing one that cannot run the call raises
-:class:`BackendUnavailableError` saying how to build it.
-:func:`explain_backend` says which backend a call would use and why.
+:class:`BackendUnavailableError` saying how to build it. A forced backend
+without a kernel for an op (Triton has none for ``na2d_qk``) runs that op
+on the reference, and says so. The Triton kernels also run CPU tensors
+under ``TRITON_INTERPRET=1`` when forced (how they are tested without a
+GPU). :func:`explain_backend` says which backend a call would use and why.
 
-Importing mmmamba never requires the extension: it is imported on the
-first call that could use it.
+Kernel backends run through the ``torch.library`` custom ops of
+:mod:`.library` (autograd, fake tensors, ``torch.compile``). Importing
+mmmamba never requires the extension or Triton: they are imported on the
+first call that could use them.
 """
 import contextlib
 import importlib
+import importlib.util
 import os
 from typing import NamedTuple
 
 import torch
 
+from .neighborhood.aggregate import (a2ssm_aggregate_reference,
+                                     check_aggregate_args)
 from .neighborhood.indexing import check_av_args, check_qk_args
 from .neighborhood.reference import na2d_av_reference, na2d_qk_reference
 from .selective_scan.reference import (check_scan_args,
@@ -31,13 +40,21 @@ from .selective_scan.reference import (check_scan_args,
 
 ENV_VAR = 'MMMAMBA_OPS_BACKEND'
 BACKENDS = ('reference', 'cpu', 'cuda', 'triton')
-OPS = ('na2d_qk', 'na2d_av', 'selective_scan_states')
+OPS = ('na2d_qk', 'na2d_av', 'selective_scan_states', 'a2ssm_aggregate')
+# the forward function of each op in the kernel modules (mmmamba.ops.kernels)
+KERNEL_NAMES = {
+    'na2d_qk': 'na2d_qk_forward',
+    'na2d_av': 'na2d_av_forward',
+    'selective_scan_states': 'selective_scan_forward',
+    'a2ssm_aggregate': 'a2ssm_aggregate_forward',
+}
 BUILD_HINT = ('build it with `bash tools/setup_env.sh` (or, in an environment '
               'that already has torch, `pip install -e . '
               '--no-build-isolation`)')
 CUDA_BUILD_HINT = ('build the CUDA kernels with `MMMAMBA_WITH_CUDA=1 pip '
                    'install -e . --no-build-isolation` on a machine with the '
                    'CUDA toolkit (nvcc)')
+TRITON_HINT = '`pip install triton` (a CUDA GPU runs its kernels)'
 
 
 class BackendUnavailableError(RuntimeError):
@@ -64,19 +81,50 @@ def load_extension():
     return _extension_cache['ext']
 
 
-def extension():
-    """The compiled extension; BackendUnavailableError if it is not built."""
+@torch.compiler.assume_constant_result
+def _extension_error():
+    """'' if ``mmmamba._C`` imports, else why not (a constant for Dynamo)."""
     module, error = load_extension()
-    if module is None:
+    return '' if module is not None else str(error)
+
+
+def _require_extension():
+    error = _extension_error()
+    if error:
         raise BackendUnavailableError(
             f'the compiled extension mmmamba._C is not available ({error}); '
             f'{BUILD_HINT}.')
-    return module
 
 
+def extension():
+    """The compiled extension; BackendUnavailableError if it is not built."""
+    _require_extension()
+    return load_extension()[0]
+
+
+@torch.compiler.assume_constant_result
 def _cuda_built():
     module, _ = load_extension()
     return module is not None and bool(module.has_cuda())
+
+
+@torch.compiler.assume_constant_result
+def _triton_installed():
+    if 'triton' not in _extension_cache:
+        _extension_cache['triton'] = (
+            importlib.util.find_spec('triton') is not None)
+    return _extension_cache['triton']
+
+
+def _triton_interpreted():
+    return os.environ.get('TRITON_INTERPRET', '0') == '1'
+
+
+@torch.compiler.assume_constant_result
+def _has_kernel(backend, op):
+    """Whether ``backend``'s kernel module implements ``op``."""
+    from .library import backend_module
+    return hasattr(backend_module(backend), KERNEL_NAMES[op])
 
 
 @contextlib.contextmanager
@@ -123,21 +171,26 @@ def _check_forced(name, source, device):
             raise BackendUnavailableError(
                 f'{source}: the cpu backend runs CPU tensors only, got '
                 f'{device} tensors.')
-        extension()
+        _require_extension()
     elif name == 'cuda':
         if device.type != 'cuda':
             raise BackendUnavailableError(
                 f'{source}: the cuda backend runs CUDA tensors only, got '
                 f'{device} tensors.')
-        extension()
+        _require_extension()
         if not _cuda_built():
             raise BackendUnavailableError(
                 f'{source}: mmmamba._C was built without CUDA kernels; '
                 f'{CUDA_BUILD_HINT}.')
     elif name == 'triton':
-        raise BackendUnavailableError(
-            f'{source}: Triton kernels are not part of this version of '
-            f'mmmamba (not implemented yet); use cuda, cpu or reference.')
+        if not _triton_installed():
+            raise BackendUnavailableError(
+                f'{source}: Triton is not installed; {TRITON_HINT}.')
+        if device.type != 'cuda' and not (device.type == 'cpu' and
+                                          _triton_interpreted()):
+            raise BackendUnavailableError(
+                f'{source}: the triton backend runs CUDA tensors (or CPU '
+                f'tensors with TRITON_INTERPRET=1), got {device} tensors.')
 
 
 def explain_backend(op, *tensors):
@@ -153,27 +206,34 @@ def explain_backend(op, *tensors):
     name, source = forced_backend()
     if name is not None:
         _check_forced(name, source, device)
+        if name != 'reference' and not _has_kernel(name, op):
+            return Choice('reference', f'forced {name} by {source}, which '
+                          f'has no {op} kernel: the reference runs it')
         return Choice(name, f'forced by {source}')
     if device.type == 'cpu':
-        module, error = load_extension()
-        if module is not None:
+        error = _extension_error()
+        if not error:
             return Choice('cpu', 'CPU tensors: C++ kernels of mmmamba._C')
         return Choice('reference', f'CPU tensors, but mmmamba._C is not '
                       f'available ({error}); {BUILD_HINT}')
     if device.type == 'cuda':
         if _cuda_built():
             return Choice('cuda', 'CUDA tensors: CUDA kernels of mmmamba._C')
+        if _triton_installed() and _has_kernel('triton', op):
+            return Choice('triton', 'CUDA tensors, mmmamba._C has no CUDA '
+                          'kernels: Triton kernels')
+        missing = ('Triton has no kernel for this op' if _triton_installed()
+                   else f'Triton is not installed ({TRITON_HINT})')
         return Choice('reference', 'CUDA tensors, but mmmamba._C has no CUDA '
-                      f'kernels ({CUDA_BUILD_HINT}) and Triton kernels are '
-                      'not implemented yet')
+                      f'kernels ({CUDA_BUILD_HINT}) and {missing}')
     return Choice('reference', f'{device.type} tensors: only the reference '
                   'runs on this device')
 
 
-def _unsupported(op, backend):
-    raise BackendUnavailableError(
-        f'{op}: the {backend} backend has no implementation in this build; '
-        f'{CUDA_BUILD_HINT}.')
+def _ops():
+    # torch.ops.mmmamba.* exist once mmmamba.ops.library is imported
+    from . import library  # noqa: F401
+    return torch.ops.mmmamba
 
 
 def na2d_qk(query, key, kernel_size, dilation=1, rpb=None):
@@ -182,10 +242,7 @@ def na2d_qk(query, key, kernel_size, dilation=1, rpb=None):
     backend = explain_backend('na2d_qk', query, key).backend
     if backend == 'reference':
         return na2d_qk_reference(query, key, kernel, dil, rpb)
-    if backend == 'cpu':
-        from .neighborhood.cpu_cuda import na2d_qk_cpu
-        return na2d_qk_cpu(query, key, kernel, dil, rpb)
-    _unsupported('na2d_qk', backend)
+    return _ops().na2d_qk(query, key, rpb, list(kernel), list(dil), backend)
 
 
 def na2d_av(attn, value, kernel_size, dilation=1):
@@ -194,10 +251,7 @@ def na2d_av(attn, value, kernel_size, dilation=1):
     backend = explain_backend('na2d_av', attn, value).backend
     if backend == 'reference':
         return na2d_av_reference(attn, value, kernel, dil)
-    if backend == 'cpu':
-        from .neighborhood.cpu_cuda import na2d_av_cpu
-        return na2d_av_cpu(attn, value, kernel, dil)
-    _unsupported('na2d_av', backend)
+    return _ops().na2d_av(attn, value, list(kernel), list(dil), backend)
 
 
 def selective_scan_states(u, delta, A, B, delta_bias=None,
@@ -208,8 +262,19 @@ def selective_scan_states(u, delta, A, B, delta_bias=None,
     if backend == 'reference':
         return selective_scan_states_reference(u, delta, A, B, delta_bias,
                                                delta_softplus)
-    if backend == 'cpu':
-        from .selective_scan.cpu_cuda import selective_scan_states_cpu
-        return selective_scan_states_cpu(u, delta, A, B, delta_bias,
-                                         delta_softplus)
-    _unsupported('selective_scan_states', backend)
+    if B.dim() == 4:
+        B = B.squeeze(1)  # batch, N, L
+    return _ops().selective_scan_states(u, delta, A, B, delta_bias,
+                                        bool(delta_softplus), backend)
+
+
+def a2ssm_aggregate(attn_local, attn_dilated, states, kernel_size, dilation):
+    """Fused A2SSM aggregation; see :func:`a2ssm_aggregate_reference`."""
+    kernel, dil = check_aggregate_args(attn_local, attn_dilated, states,
+                                       kernel_size, dilation)
+    backend = explain_backend('a2ssm_aggregate', states).backend
+    if backend == 'reference':
+        return a2ssm_aggregate_reference(attn_local, attn_dilated, states,
+                                         kernel, dil)
+    return _ops().a2ssm_aggregate(attn_local, attn_dilated, states, kernel[0],
+                                  list(dil), backend)

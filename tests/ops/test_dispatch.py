@@ -52,14 +52,17 @@ def test_env_var_forces_and_context_manager_wins(monkeypatch):
         explain_backend('na2d_av', x)
 
 
-def test_unavailable_forced_backends_raise():
+def test_unavailable_forced_backends_raise(monkeypatch):
+    monkeypatch.delenv('TRITON_INTERPRET', raising=False)
     x = torch.randn(1)
     with use_backend('cuda'):
         with pytest.raises(BackendUnavailableError, match='CUDA tensors'):
             explain_backend('na2d_qk', x)
     with use_backend('triton'):
-        with pytest.raises(BackendUnavailableError, match='Triton'):
-            explain_backend('na2d_qk', x)
+        with pytest.raises(BackendUnavailableError,
+                           match='CUDA tensors .or CPU tensors with '
+                           'TRITON_INTERPRET=1'):
+            explain_backend('na2d_av', x)
     with pytest.raises(ValueError, match='unknown op'):
         explain_backend('conv', x)
 
@@ -71,9 +74,9 @@ def test_meta_tensors_use_the_reference():
 
 def test_public_ops_follow_the_forced_backend(monkeypatch):
     calls = []
-    import mmmamba.ops.selective_scan.cpu_cuda as scan_cpu
-    real = scan_cpu.selective_scan_states_cpu
-    monkeypatch.setattr(scan_cpu, 'selective_scan_states_cpu',
+    import mmmamba.ops.kernels.cpu as cpu_kernels
+    real = cpu_kernels.selective_scan_forward
+    monkeypatch.setattr(cpu_kernels, 'selective_scan_forward',
                         lambda *a: calls.append(1) or real(*a))
     u = torch.randn(1, 2, 5)
     args = (u, u, -torch.ones(2, 1), torch.randn(1, 1, 5))

@@ -10,6 +10,8 @@ import torch
 
 from mmmamba.ops import na2d_av, na2d_qk, use_backend
 
+from stage_shapes import neighborhood_cases
+
 # No skip when the extension is missing: CI builds it (tools/setup_env.sh),
 # and use_backend('cpu') then fails with the command that builds it.
 
@@ -61,6 +63,19 @@ def test_matches_reference_fp32(case):
     names = ('logits', 'out', 'dq', 'dk', 'dv', 'drpb')
     for name, g, w in zip(names, got, want):
         assert g.dtype == w.dtype and g.shape == w.shape, name
+        torch.testing.assert_close(g, w, **TOL[torch.float32], msg=name)
+
+
+@pytest.mark.parametrize('case', neighborhood_cases(), ids=str)
+def test_stage_shapes_of_every_arch(case):
+    """(size, head_dim, kernel, dilation) of every arch at 224² and 512²;
+    one head (the window math does not depend on the head count)."""
+    size, dim, kernel, dilation = case
+    inputs = _inputs(1, 1, size, size, dim, kernel, torch.float32, seed=size)
+    want = _attention('reference', *inputs, kernel, dilation)
+    got = _attention('cpu', *inputs, kernel, dilation)
+    for name, g, w in zip(('logits', 'out', 'dq', 'dk', 'dv', 'drpb'), got,
+                          want):
         torch.testing.assert_close(g, w, **TOL[torch.float32], msg=name)
 
 

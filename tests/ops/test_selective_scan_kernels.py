@@ -9,6 +9,7 @@ import torch
 
 from mmmamba.ops import selective_scan_states, use_backend
 
+from stage_shapes import stage_shapes
 from test_selective_scan_reference import _inputs, brute_scan
 
 # No skip when the extension is missing: CI builds it (tools/setup_env.sh),
@@ -41,6 +42,20 @@ def test_matches_reference_fp32(length, state):
         torch.testing.assert_close(g, w, rtol=6e-4, atol=2e-3, msg=name)
     torch.testing.assert_close(got[0].double(), brute_scan(*inputs),
                                rtol=1e-5, atol=1e-5)
+
+
+SCAN_SHAPES = sorted({(size * size, channels)
+                      for size, channels, *_, a2ssm in stage_shapes() if a2ssm})
+
+
+@pytest.mark.parametrize('length,channels', SCAN_SHAPES, ids=str)
+def test_stage_shapes_of_every_arch(length, channels):
+    """A2SSM scans (L = H·W, D = C, N = 1) of every arch at 224² and 512²."""
+    inputs = _inputs(1, channels, 1, length, seed=channels, group_dim=True)
+    want = _run('reference', *inputs)
+    got = _run('cpu', *inputs)
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w, rtol=6e-4, atol=2e-3)
 
 
 @pytest.mark.parametrize('group_dim', [False, True])

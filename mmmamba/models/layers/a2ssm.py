@@ -6,11 +6,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from mmmamba.ops import na2d_av, selective_scan_states
-
-
-def _crop(x, height, width):
-    return x[:, :, :height, :width]
+from mmmamba.ops import a2ssm_aggregate, selective_scan_states
 
 
 class A2SSM(nn.Module):
@@ -57,16 +53,10 @@ class A2SSM(nn.Module):
         states = selective_scan_states(
             xs, dt, -self.A_log.float().exp(), b_t,
             delta_bias=self.dt_proj.bias.float(), delta_softplus=True)
-        states = states.view(B, G, d, H, W).permute(0, 1, 3, 4, 2)  # B,G,H,W,d
-        padded_h, padded_w = attn_local.shape[2:4]
-        states = F.pad(states, (0, 0, 0, padded_w - W, 0, padded_h - H))
-        attn_local, attn_dilated = (a.to(states.dtype)
-                                    for a in (attn_local, attn_dilated))
-        local = na2d_av(attn_local, states[:, :g], kernel_size, 1)
-        dilated = na2d_av(attn_dilated, states[:, g:], kernel_size, dilation)
-        fused = torch.cat([_crop(local, H, W), _crop(dilated, H, W)], dim=1)
-        fused = self.head_mix(fused.reshape(B, G, H, W * d))  # mix heads
-        fused = fused.view(B, G, H, W, d).permute(0, 1, 4, 2, 3)  # B,G,d,H,W
+        states = states.view(B, G, d, H, W)  # the scan's layout
+        fused = a2ssm_aggregate(attn_local, attn_dilated, states, kernel_size,
+                                dilation)  # B, G, d, H, W
+        fused = self.head_mix(fused.view(B, G, d * H, W))  # mix heads
         with torch.autocast(device_type=y.device.type, enabled=False):
             out = (fused.reshape(B, C, H * W) * c_t.float() +
                    self.D.float()[:, None] * xs.float())  # B, C, L

@@ -1,0 +1,138 @@
+// CPU kernels of the fused A2SSM aggregation (DESIGN §5).
+//
+// The scan writes the states as B × G × d × H × W. Heads [0, g) are
+// aggregated by the local attention map (dilation 1), heads [g, 2g) by the
+// dilated one; both maps are B × g × Hp × Wp × K² over a map that may be
+// zero-padded past H × W (small-map rule). One call reads the states once
+// into the attention layout (padded, one pass in ATen), runs the row
+// primitives of neighborhood_rows.h for both halves in one parallel loop, and
+// writes the result straight back in the states' layout, cropped to H × W —
+// instead of a Python permute, pad, two na2d_av calls, crop and concat.
+#include <torch/extension.h>
+
+#include <vector>
+
+#include "neighborhood_rows.h"
+
+namespace {
+
+using mmmamba::cpu::for_each_row;
+using mmmamba::cpu::Window;
+
+struct Halves {
+  int64_t B, G, g, d, H, W, Hp, Wp, KK;
+  Window local, dilated;
+  const Window& of(int64_t head) const { return head < g ? local : dilated; }
+  int64_t attn_slice(int64_t bg) const {  // offset into a half's map
+    return ((bg / G) * g + (bg % G) % g) * Hp * Wp * KK;
+  }
+};
+
+Halves check_aggregate(const at::Tensor& attn_local,
+                       const at::Tensor& attn_dilated,
+                       const at::Tensor& states, int64_t K, int64_t dh,
+                       int64_t dw) {
+  for (auto& [t, name] : {std::make_pair(&attn_local, "attn_local"),
+                          std::make_pair(&attn_dilated, "attn_dilated"),
+                          std::make_pair(&states, "states")}) {
+    TORCH_CHECK(t->device().is_cpu() && t->is_contiguous() && t->dim() == 5,
+                name, " must be a contiguous 5-D CPU tensor");
+    TORCH_CHECK(t->scalar_type() == states.scalar_type() &&
+                (t->scalar_type() == at::kFloat ||
+                 t->scalar_type() == at::kDouble),
+                name, " must be float32 or float64 like states (the Python "
+                "wrapper casts)");
+  }
+  const int64_t B = states.size(0), G = states.size(1), g = G / 2;
+  const int64_t Hp = attn_local.size(2), Wp = attn_local.size(3);
+  TORCH_CHECK(G % 2 == 0 && attn_local.sizes() == attn_dilated.sizes() &&
+              attn_local.size(0) == B && attn_local.size(1) == g &&
+              attn_local.size(4) == K * K,
+              "attention maps must be (B, G/2, Hp, Wp, K*K)");
+  TORCH_CHECK(Hp >= states.size(3) && Wp >= states.size(4),
+              "attention maps must cover the states");
+  TORCH_CHECK(K % 2 == 1 && Hp >= K * dh && Wp >= K * dw,
+              "odd kernel and maps of at least kernel_size * dilation");
+  return Halves{B, G, g, states.size(2), states.size(3), states.size(4), Hp,
+                Wp, K * K, Window(Hp, Wp, K, K, 1, 1),
+                Window(Hp, Wp, K, K, dh, dw)};
+}
+
+// B × G × d × H × W → B × G × Hp × Wp × d, zero-padded (one ATen pass).
+at::Tensor as_values(const at::Tensor& x, const Halves& s) {
+  return at::constant_pad_nd(x.permute({0, 1, 3, 4, 2}),
+                             {0, 0, 0, s.Wp - s.W, 0, s.Hp - s.H})
+      .contiguous();
+}
+
+// out[bg, :, i, :W] = row[:W, :] transposed (row: Wp × d).
+template <typename T>
+void store_row(const Halves& s, int64_t bg, int64_t i, const T* row, T* out) {
+  T* o = out + bg * s.d * s.H * s.W + i * s.W;
+  for (int64_t c = 0; c < s.d; ++c)
+    for (int64_t j = 0; j < s.W; ++j) o[c * s.H * s.W + j] = row[j * s.d + c];
+}
+
+}  // namespace
+
+at::Tensor a2ssm_aggregate_forward(const at::Tensor& attn_local,
+                                   const at::Tensor& attn_dilated,
+                                   const at::Tensor& states, int64_t K,
+                                   int64_t dh, int64_t dw) {
+  const Halves s = check_aggregate(attn_local, attn_dilated, states, K, dh, dw);
+  const at::Tensor values = as_values(states, s);  // B, G, Hp, Wp, d
+  auto out = at::empty_like(states);               // B, G, d, H, W
+  AT_DISPATCH_FLOATING_TYPES(states.scalar_type(), "a2ssm_aggregate_fwd", [&] {
+    using T = scalar_t;
+    const T* vp = values.data_ptr<T>();
+    const T* maps[2] = {attn_local.data_ptr<T>(), attn_dilated.data_ptr<T>()};
+    T* op = out.data_ptr<T>();
+    for_each_row(s.B * s.G, s.H, [&](int64_t bg, int64_t i) {
+      const int64_t head = bg % s.G;
+      std::vector<T> row(s.Wp * s.d);
+      mmmamba::cpu::gather_sum_row<T>(
+          s.of(head), s.d, i, maps[head >= s.g] + s.attn_slice(bg),
+          vp + bg * s.Hp * s.Wp * s.d, row.data());
+      store_row<T>(s, bg, i, row.data(), op);
+    });
+  });
+  return out;
+}
+
+// Returns dattn_local, dattn_dilated (B × g × Hp × Wp × K²) and dstates
+// (B × G × d × H × W): dattn = pair_dot(grad, values), dvalues =
+// scatter_sum(attn, grad), with grad zero outside H × W.
+std::vector<at::Tensor> a2ssm_aggregate_backward(
+    const at::Tensor& grad, const at::Tensor& attn_local,
+    const at::Tensor& attn_dilated, const at::Tensor& states, int64_t K,
+    int64_t dh, int64_t dw) {
+  const Halves s = check_aggregate(attn_local, attn_dilated, states, K, dh, dw);
+  TORCH_CHECK(grad.sizes() == states.sizes() &&
+              grad.scalar_type() == states.scalar_type(),
+              "grad must have the shape and dtype of states");
+  const at::Tensor values = as_values(states, s);  // B, G, Hp, Wp, d
+  const at::Tensor grads = as_values(grad, s);     // B, G, Hp, Wp, d
+  auto dlocal = at::empty_like(attn_local), ddilated = at::empty_like(attn_dilated);
+  auto dstates = at::empty_like(states);
+  AT_DISPATCH_FLOATING_TYPES(states.scalar_type(), "a2ssm_aggregate_bwd", [&] {
+    using T = scalar_t;
+    const T *vp = values.data_ptr<T>(), *gp = grads.data_ptr<T>();
+    const T* maps[2] = {attn_local.data_ptr<T>(), attn_dilated.data_ptr<T>()};
+    T* dmaps[2] = {dlocal.data_ptr<T>(), ddilated.data_ptr<T>()};
+    T* dsp = dstates.data_ptr<T>();
+    for_each_row(s.B * s.G, s.Hp, [&](int64_t bg, int64_t i) {
+      const int64_t head = bg % s.G, slice = bg * s.Hp * s.Wp * s.d;
+      const Window& w = s.of(head);
+      mmmamba::cpu::pair_dot_row<T>(w, s.d, i, gp + slice, vp + slice,
+                                    nullptr,
+                                    dmaps[head >= s.g] + s.attn_slice(bg));
+      if (i >= s.H) return;  // padded rows have no states to differentiate
+      std::vector<T> row(s.Wp * s.d);
+      mmmamba::cpu::scatter_sum_row<T>(w, s.d, i,
+                                       maps[head >= s.g] + s.attn_slice(bg),
+                                       gp + slice, row.data());
+      store_row<T>(s, bg, i, row.data(), dsp);
+    });
+  });
+  return {dlocal, ddilated, dstates};
+}
