@@ -109,3 +109,35 @@ def test_tiny_backbone_kernels_equal_reference():
     # odd entry that sums large terms of both signs)
     for got, want in zip(outs['cpu'][1], outs['reference'][1]):
         assert (got - want).norm() <= 1e-3 * want.norm() + 1e-6
+
+
+def test_triton_backend_runs_an_a2mamba_block():
+    """Forced triton: av, scan and aggregation on Triton (the interpreter on
+    CPU, see conftest.py), qk on the reference; equal to the reference."""
+    from mmmamba.models.layers.block import A2MambaBlock
+    from mmmamba.models.layers.rope import RoPE2d
+    device = 'cuda' if torch.cuda.is_available() else 'cpu'
+    torch.manual_seed(0)
+    block = A2MambaBlock(16, 2, 3, 2.0).to(device)
+    sin, cos = (t.to(device) for t in RoPE2d(8)(8, 9))
+    x = torch.randn(1, 16, 8, 9, device=device)
+    results = {}
+    for backend in ('reference', 'triton'):
+        block.zero_grad()
+        xi = x.clone().requires_grad_()
+        with use_backend(backend):
+            choices = {op: explain_backend(op, x).backend
+                       for op in dispatch.OPS}
+            out = block(xi, sin, cos)
+            out.square().mean().backward()
+        results[backend] = (out, xi.grad,
+                            [p.grad.clone() for p in block.parameters()])
+    assert choices == {'na2d_qk': 'reference', 'na2d_av': 'triton',
+                       'selective_scan_states': 'triton',
+                       'a2ssm_aggregate': 'triton'}
+    (out, dx, grads), (want, want_dx, want_grads) = (results['triton'],
+                                                     results['reference'])
+    torch.testing.assert_close(out, want, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(dx, want_dx, rtol=1e-4, atol=1e-4)
+    for g, w in zip(grads, want_grads):
+        torch.testing.assert_close(g, w, rtol=1e-3, atol=1e-4)

@@ -1,0 +1,43 @@
+"""Pieces shared by the Triton kernels: compute dtype, block sizes, softplus.
+
+Every kernel loads its inputs in their own dtype and converts them at once to
+the compute dtype ``ACC`` (a ``tl.constexpr``): float32, or float64 when an
+input is float64. Converting right after ``tl.load`` also keeps bf16 out of
+the arithmetic, which the Triton interpreter gets wrong.
+"""
+import torch
+import triton
+import triton.language as tl
+
+
+def compute_dtypes(*tensors):
+    """``(torch dtype, tl dtype)`` to compute in: fp64 if any input is fp64.
+
+    ``None`` entries (absent optional inputs) are ignored.
+    """
+    if any(t is not None and t.dtype == torch.float64 for t in tensors):
+        return torch.float64, tl.float64
+    return torch.float32, tl.float32
+
+
+def block_size(n, cap):
+    """Power-of-two block covering ``n`` (at least 2), at most ``cap``."""
+    return max(2, min(cap, triton.next_power_of_2(max(n, 1))))
+
+
+@triton.jit
+def softplus(z):
+    """``F.softplus(z)`` (beta 1, threshold 20) with an accurate log1p."""
+    e = tl.exp(tl.minimum(z, 20.0))
+    w = 1 + e
+    # log1p(e) = log(w) · e / (w - 1): the rounding of w cancels (Goldberg)
+    ratio = e / tl.where(w == 1, 1.0, w - 1)
+    log1p = tl.where(w == 1, e, tl.log(w) * ratio)
+    return tl.where(z > 20, z, log1p)
+
+
+@triton.jit
+def softplus_grad(z):
+    """d softplus / dz as torch's softplus_backward: sigmoid, 1 above 20."""
+    e = tl.exp(tl.minimum(z, 20.0))
+    return tl.where(z > 20, 1.0, e / (e + 1))
