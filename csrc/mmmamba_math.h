@@ -40,6 +40,14 @@ MM_HD int na_rpb_index(int i, int s, int k, int K, int d) {
   return K - 1 + s + k - i / d;
 }
 
+// Inverse of the window rule along one axis: the slot of key p in query q's
+// window (q in p's dilation group), or -1 if q's window does not contain p.
+MM_HD int na_slot_of(int q, int p, int n, int K, int d) {
+  const int s = na_window_start(q, n, K, d);
+  const int k = p / d - s;
+  return (k >= 0 && k < K) ? k : -1;
+}
+
 MM_HD float mm_exp(float x) { return expf(x); }
 MM_HD double mm_exp(double x) { return exp(x); }
 MM_HD float mm_log1p(float x) { return log1pf(x); }

@@ -78,14 +78,6 @@ __global__ void gather_sum_kernel(Geo g, const T* w, const T* y, T* out) {
   }
 }
 
-// Queries of key p along one axis: same dilation group, group index within
-// K - 1 of p's; returns the neighbour slot of p in query q's window or -1.
-__device__ __forceinline__ int slot_of(int q, int p, int n, int K, int d) {
-  const int s = na_window_start(q, n, K, d);
-  const int k = p / d - s;
-  return (k >= 0 && k < K) ? k : -1;
-}
-
 // out[bh, p, q, c] = Σ_{(i, j, k): nbr(i, j, k) = (p, q)} w[.., k] · y[i, j, c]
 template <typename T>
 __global__ void scatter_sum_kernel(Geo g, const T* w, const T* y, T* out) {
@@ -100,12 +92,12 @@ __global__ void scatter_sum_kernel(Geo g, const T* w, const T* y, T* out) {
     for (int oi = -(g.Kh - 1); oi <= g.Kh - 1; ++oi) {
       const int i = p + oi * g.dh;
       if (i < 0 || i >= g.H) continue;
-      const int ki = slot_of(i, p, g.H, g.Kh, g.dh);
+      const int ki = na_slot_of(i, p, g.H, g.Kh, g.dh);
       if (ki < 0) continue;
       for (int oj = -(g.Kw - 1); oj <= g.Kw - 1; ++oj) {
         const int j = q + oj * g.dw;
         if (j < 0 || j >= g.W) continue;
-        const int kj = slot_of(j, q, g.W, g.Kw, g.dw);
+        const int kj = na_slot_of(j, q, g.W, g.Kw, g.dw);
         if (kj < 0) continue;
         const int64_t qpix = (bh * g.H + i) * g.W + j;
         acc += to_f(w[qpix * KK + ki * g.Kw + kj]) * to_f(y[qpix * g.C + c]);

@@ -39,8 +39,9 @@ __global__ void scan_forward_kernel(MMScanParams p, const T* u,
   }
 }
 
-// Reverse pass; see csrc/cpu/selective_scan.cpp for the formulas. du and
-// ddelta are owned by the thread; dA, dB and dbias are summed with atomics.
+// Reverse pass with the shared reverse step (mm_scan_step_backward); see
+// csrc/cpu/selective_scan.cpp for the formulas. du and ddelta are owned by
+// the thread (it zeroes them); dA, dB and dbias are summed with atomics.
 template <typename T>
 __global__ void scan_backward_kernel(MMScanParams p, const float* dh,
                                      const float* h, const T* u,
@@ -65,9 +66,10 @@ __global__ void scan_backward_kernel(MMScanParams p, const float* dh,
       const float z = to_f(delta[task * L + t]) + bd;
       const float dt = p.softplus ? mm_softplus(z) : z;
       const float uu = to_f(u[task * L + t]), bn = to_f(Bn[t]);
-      const float g = gn[t] + carry;
-      const float a = mm_exp(dt * a_n);
-      const float dlog = g * a * (t > 0 ? hn[t - 1] : 0.f);
+      float dlog;
+      const float g = mm_scan_step_backward(gn[t], carry, dt, a_n,
+                                            t > 0 ? hn[t - 1] : 0.f, &dlog,
+                                            &carry);
       const float ddt = dlog * a_n + g * bn * uu;
       const float dz = p.softplus ? ddt * mm_softplus_grad(z) : ddt;
       ddelta[task * L + t] += dz;
@@ -75,14 +77,15 @@ __global__ void scan_backward_kernel(MMScanParams p, const float* dh,
       atomicAdd(dB + (b * N + n) * L + t, g * dt * uu);
       dA_acc += dlog * dt;
       dbias_acc += dz;
-      carry = a * g;
     }
     atomicAdd(dA + d * N + n, dA_acc);
   }
   if (dbias) atomicAdd(dbias + d, dbias_acc);
 }
 
-int blocks_for(int64_t tasks) { return (int)((tasks + kThreads - 1) / kThreads); }
+int blocks_for(int64_t tasks) {  // >= 1: an empty launch is an error
+  return tasks > 0 ? (int)((tasks + kThreads - 1) / kThreads) : 1;
+}
 
 }  // namespace
 }  // namespace mmmamba

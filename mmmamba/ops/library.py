@@ -46,7 +46,7 @@ def _empty(like):
     return like.new_empty(like.shape)
 
 
-def _scan_dtype(*tensors):
+def scan_states_dtype(*tensors):
     """fp32 states, fp64 if any input is fp64 (the scan's contract)."""
     return (torch.float64 if any(t is not None and t.dtype == torch.float64
                                  for t in tensors) else torch.float32)
@@ -151,7 +151,7 @@ def selective_scan_op(u: Tensor, delta: Tensor, A: Tensor, B: Tensor,
 def _(u, delta, A, B, delta_bias, delta_softplus, backend):
     batch, channels, length = u.shape
     return u.new_empty(batch, channels, A.shape[1], length,
-                       dtype=_scan_dtype(u, delta, A, B, delta_bias))
+                       dtype=scan_states_dtype(u, delta, A, B, delta_bias))
 
 
 @torch.library.custom_op('mmmamba::selective_scan_states_backward',

@@ -1,13 +1,20 @@
-"""Every CUDA source compiles with nvcc for sm_80 and sm_90 and links.
+"""Every CUDA source compiles with nvcc for sm_80 and sm_90 and links, and
+the torch bindings of the launchers compile.
 
 Compile and link only (no GPU here): the .cu files include no torch
 headers, so nvcc builds them against the toolkit alone; the objects are then
 linked with a C++ caller of every ``extern "C"`` launcher and the CUDA
-runtime, as setup.py links them into ``mmmamba._C``. CI has nvcc, so a
-missing nvcc FAILS this test instead of skipping it.
+runtime, as setup.py links them into ``mmmamba._C``. The bindings
+(csrc/cuda_ops.cpp and csrc/bindings.cpp with MMMAMBA_WITH_CUDA) are
+compiled by the host compiler against the installed (CPU) torch's headers,
+as setup.py compiles them. CI has nvcc, so a missing nvcc FAILS these tests
+instead of skipping them.
 """
+import os
+import re
 import shutil
 import subprocess
+import sysconfig
 from pathlib import Path
 
 import pytest
@@ -18,7 +25,13 @@ ARCH_FLAGS = ['-gencode=arch=compute_80,code=sm_80',
               '-gencode=arch=compute_90,code=sm_90']
 LAUNCHERS = ['mm_na2d_qk_forward', 'mm_na2d_qk_backward',
              'mm_na2d_av_forward', 'mm_na2d_av_backward',
-             'mm_selective_scan_forward', 'mm_selective_scan_backward']
+             'mm_selective_scan_forward', 'mm_selective_scan_backward',
+             'mm_a2ssm_aggregate_forward', 'mm_a2ssm_aggregate_backward']
+# the bindings: compiled with the flags torch's BuildExtension gives a
+# CppExtension (it builds C++ sources with -std=c++20; torch 2.13's headers
+# warn under c++17)
+BINDING_SOURCES = [ROOT / 'csrc' / 'cuda_ops.cpp',
+                   ROOT / 'csrc' / 'bindings.cpp']
 
 
 def _nvcc():
@@ -32,7 +45,6 @@ def _nvcc():
 
 def _cudart_dir(nvcc):
     # /usr/local/bin/nvcc may be a wrapper script: also try the toolkit dirs
-    import os
     homes = [os.environ.get('CUDA_HOME'), Path(nvcc).resolve().parent.parent,
              '/usr/local/cuda']
     for home in filter(None, homes):
@@ -50,7 +62,8 @@ def _run(cmd):
 
 def test_there_are_cuda_sources():
     names = {p.name for p in CUDA_SOURCES}
-    assert {'neighborhood.cu', 'selective_scan.cu'} <= names
+    assert {'neighborhood.cu', 'selective_scan.cu',
+            'a2ssm_aggregate.cu'} <= names
 
 
 def test_every_cu_compiles_for_sm80_sm90_and_links(tmp_path):
@@ -85,3 +98,45 @@ def test_shared_math_header_compiles_on_the_host(tmp_path):
                    'int main() { return mmmamba::na_window_start(0, 7, 3, 2); }\n')
     _run(['g++', '-std=c++17', '-I', str(ROOT / 'csrc'), str(src), '-o',
           str(tmp_path / 'host')])
+
+
+def _torch_flags():
+    """Include dirs and defines of a torch CppExtension named mmmamba._C."""
+    import torch
+    from torch.utils.cpp_extension import include_paths
+    includes = include_paths() + [sysconfig.get_paths()['include']]
+    return ['-std=c++20', '-fPIC', '-O0', '-DMMMAMBA_WITH_CUDA',
+            '-DTORCH_API_INCLUDE_EXTENSION_H', '-DTORCH_EXTENSION_NAME=_C',
+            f'-D_GLIBCXX_USE_CXX11_ABI={int(torch._C._GLIBCXX_USE_CXX11_ABI)}',
+            *(f'-I{path}' for path in includes)]
+
+
+def _symbols(obj, *flags):
+    return subprocess.run(['nm', '-C', *flags, str(obj)], capture_output=True,
+                          text=True, check=True).stdout
+
+
+def test_cuda_bindings_compile_against_the_torch_headers(tmp_path):
+    """cuda_ops.cpp and bindings.cpp (MMMAMBA_WITH_CUDA) compile with g++
+    against the torch headers alone, cuda_ops.cpp calls every launcher and
+    defines the add_cuda_ops that bindings.cpp calls. The torch headers
+    dominate: ~35 s of CPU per file; the two compile in parallel, unoptimised
+    (~40 s on 2 idle cores)."""
+    flags = _torch_flags()
+    jobs = []
+    for src in BINDING_SOURCES:
+        obj = tmp_path / f'{src.stem}.o'
+        cmd = ['g++', '-c', *flags, str(src), '-o', str(obj)]
+        jobs.append((cmd, obj, subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)))
+    outputs = [proc.communicate() for _, _, proc in jobs]  # wait for both
+    for (cmd, _, proc), (out, err) in zip(jobs, outputs):
+        assert proc.returncode == 0, (f'{" ".join(cmd)} failed:\n{out}\n'
+                                      f'{err}')
+    ops_obj, bindings_obj = (obj for _, obj, _ in jobs)
+    called = re.findall(r'\bU (mm_\w+)', _symbols(ops_obj, '--undefined-only'))
+    assert sorted(called) == sorted(LAUNCHERS)
+    assert 'add_cuda_ops(pybind11::module_&)' in _symbols(
+        ops_obj, '--defined-only')
+    assert 'add_cuda_ops(pybind11::module_&)' in _symbols(
+        bindings_obj, '--undefined-only')
