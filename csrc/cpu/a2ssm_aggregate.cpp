@@ -87,7 +87,8 @@ at::Tensor a2ssm_aggregate_forward(const at::Tensor& attn_local,
     const T* vp = values.data_ptr<T>();
     const T* maps[2] = {attn_local.data_ptr<T>(), attn_dilated.data_ptr<T>()};
     T* op = out.data_ptr<T>();
-    for_each_row(s.B * s.G, s.H, [&](int64_t bg, int64_t i) {
+    const int64_t row_work = s.Wp * s.KK * s.d;
+    for_each_row(s.B * s.G, s.H, row_work, [&](int64_t bg, int64_t i) {
       const int64_t head = bg % s.G;
       std::vector<T> row(s.Wp * s.d);
       mmmamba::cpu::gather_sum_row<T>(
@@ -112,7 +113,8 @@ std::vector<at::Tensor> a2ssm_aggregate_backward(
               "grad must have the shape and dtype of states");
   const at::Tensor values = as_values(states, s);  // B, G, Hp, Wp, d
   const at::Tensor grads = as_values(grad, s);     // B, G, Hp, Wp, d
-  auto dlocal = at::empty_like(attn_local), ddilated = at::empty_like(attn_dilated);
+  auto dlocal = at::empty_like(attn_local);
+  auto ddilated = at::empty_like(attn_dilated);
   auto dstates = at::empty_like(states);
   AT_DISPATCH_FLOATING_TYPES(states.scalar_type(), "a2ssm_aggregate_bwd", [&] {
     using T = scalar_t;
@@ -120,7 +122,8 @@ std::vector<at::Tensor> a2ssm_aggregate_backward(
     const T* maps[2] = {attn_local.data_ptr<T>(), attn_dilated.data_ptr<T>()};
     T* dmaps[2] = {dlocal.data_ptr<T>(), ddilated.data_ptr<T>()};
     T* dsp = dstates.data_ptr<T>();
-    for_each_row(s.B * s.G, s.Hp, [&](int64_t bg, int64_t i) {
+    const int64_t row_work = 2 * s.Wp * s.KK * s.d;
+    for_each_row(s.B * s.G, s.Hp, row_work, [&](int64_t bg, int64_t i) {
       const int64_t head = bg % s.G, slice = bg * s.Hp * s.Wp * s.d;
       const Window& w = s.of(head);
       mmmamba::cpu::pair_dot_row<T>(w, s.d, i, gp + slice, vp + slice,

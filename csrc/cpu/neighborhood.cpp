@@ -71,7 +71,8 @@ at::Tensor na2d_qk_forward(const at::Tensor& q, const at::Tensor& k,
     }
     const T *qp = q.data_ptr<T>(), *kp = k.data_ptr<T>();
     T* op = out.data_ptr<T>();
-    for_each_row(q.size(0) * heads, g.H, [&](int64_t bh, int64_t i) {
+    const int64_t row_work = g.W * g.KK() * C;
+    for_each_row(q.size(0) * heads, g.H, row_work, [&](int64_t bh, int64_t i) {
       mmmamba::cpu::pair_dot_row<T>(g, C, i, qp + bh * HW * C,
                                     kp + bh * HW * C,
                                     bias ? bias + (bh % heads) * RR : nullptr,
@@ -102,7 +103,8 @@ std::vector<at::Tensor> na2d_qk_backward(const at::Tensor& grad,
             *kp = k.data_ptr<T>();
     T *dqp = dq.data_ptr<T>(), *dkp = dk.data_ptr<T>();
     T* pp = with_rpb ? partial.data_ptr<T>() : nullptr;
-    for_each_row(BH, g.H, [&](int64_t bh, int64_t i) {
+    const int64_t row_work = 3 * g.W * g.KK() * C;
+    for_each_row(BH, g.H, row_work, [&](int64_t bh, int64_t i) {
       const T* gs = gp + bh * HW * g.KK();
       mmmamba::cpu::gather_sum_row<T>(g, C, i, gs, kp + bh * HW * C,
                                       dqp + (bh * HW + i * g.W) * C);
@@ -129,7 +131,8 @@ at::Tensor na2d_av_forward(const at::Tensor& attn, const at::Tensor& v,
     using T = scalar_t;
     const T *ap = attn.data_ptr<T>(), *vp = v.data_ptr<T>();
     T* op = out.data_ptr<T>();
-    for_each_row(v.size(0) * v.size(1), g.H, [&](int64_t bh, int64_t i) {
+    const int64_t BH = v.size(0) * v.size(1), row_work = g.W * g.KK() * C;
+    for_each_row(BH, g.H, row_work, [&](int64_t bh, int64_t i) {
       mmmamba::cpu::gather_sum_row<T>(g, C, i, ap + bh * HW * g.KK(),
                                       vp + bh * HW * C,
                                       op + (bh * HW + i * g.W) * C);
@@ -153,7 +156,9 @@ std::vector<at::Tensor> na2d_av_backward(const at::Tensor& grad,
     const T *gp = grad.data_ptr<T>(), *ap = attn.data_ptr<T>(),
             *vp = v.data_ptr<T>();
     T *dap = dattn.data_ptr<T>(), *dvp = dv.data_ptr<T>();
-    for_each_row(v.size(0) * v.size(1), g.H, [&](int64_t bh, int64_t i) {
+    const int64_t BH = v.size(0) * v.size(1);
+    const int64_t row_work = 2 * g.W * g.KK() * C;
+    for_each_row(BH, g.H, row_work, [&](int64_t bh, int64_t i) {
       const T* gs = gp + bh * HW * C;
       mmmamba::cpu::pair_dot_row<T>(g, C, i, gs, vp + bh * HW * C, nullptr,
                                     dap + bh * HW * g.KK());

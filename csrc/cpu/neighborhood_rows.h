@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "../mmmamba_math.h"
+#include "parallel.h"
 
 namespace mmmamba {
 namespace cpu {
@@ -136,10 +137,12 @@ void scatter_sum_row(const Window& g, int64_t C, int64_t p, const T* w,
   }
 }
 
-// fn(slice, row) for every row of `slices` H-row slices, in parallel.
+// fn(slice, row) for every row of `slices` H-row slices, in parallel; a row
+// costs about `row_work` multiply-adds.
 template <typename Fn>
-void for_each_row(int64_t slices, int64_t H, const Fn& fn) {
-  at::parallel_for(0, slices * H, 1, [&](int64_t begin, int64_t end) {
+void for_each_row(int64_t slices, int64_t H, int64_t row_work, const Fn& fn) {
+  at::parallel_for(0, slices * H, grain_for(row_work),
+                   [&](int64_t begin, int64_t end) {
     for (int64_t task = begin; task < end; ++task) fn(task / H, task % H);
   });
 }

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "../mmmamba_math.h"
+#include "parallel.h"
 
 namespace {
 
@@ -60,7 +61,8 @@ void chunk_steps(const T* delta, T bias, bool softplus, int64_t n, T* dt,
   for (int64_t t = 0; t < n; ++t) {
     const T z = delta[t] + bias;
     dt[t] = softplus ? mmmamba::mm_softplus(z) : z;
-    if (grad_scale) grad_scale[t] = softplus ? mmmamba::mm_softplus_grad(z) : T(1);
+    if (grad_scale)
+      grad_scale[t] = softplus ? mmmamba::mm_softplus_grad(z) : T(1);
   }
 }
 
@@ -82,7 +84,8 @@ at::Tensor selective_scan_states_forward(const at::Tensor& u,
     const T* Bp = B.data_ptr<T>();
     const T* biasp = bias.has_value() ? bias->data_ptr<T>() : nullptr;
     T* hp = h.data_ptr<T>();
-    at::parallel_for(0, s.batch * s.D, 1, [&](int64_t begin, int64_t end) {
+    const int64_t grain = mmmamba::cpu::grain_for(s.N * s.L);
+    at::parallel_for(0, s.batch * s.D, grain, [&](int64_t begin, int64_t end) {
       std::vector<T> dt(kChunk), state(s.N);
       for (int64_t task = begin; task < end; ++task) {
         const int64_t b = task / s.D, d = task % s.D;
@@ -144,7 +147,8 @@ std::vector<at::Tensor> selective_scan_states_backward(
     T* ddp = ddelta.data_ptr<T>();
     T* dAp = dA_part.data_ptr<T>();
     T* dBp = dB_part.data_ptr<T>();
-    at::parallel_for(0, s.batch * s.D, 1, [&](int64_t begin, int64_t end) {
+    const int64_t grain = mmmamba::cpu::grain_for(s.N * s.L);
+    at::parallel_for(0, s.batch * s.D, grain, [&](int64_t begin, int64_t end) {
       std::vector<T> dt(kChunk), scale(kChunk), carry(s.N), dA(s.N);
       for (int64_t task = begin; task < end; ++task) {
         const int64_t b = task / s.D, d = task % s.D;
