@@ -19,16 +19,12 @@ std::vector<at::Tensor> na2d_av_backward(const at::Tensor& grad,
                                          const at::Tensor& v, int64_t Kh,
                                          int64_t Kw, int64_t dh, int64_t dw);
 at::Tensor selective_scan_states_forward(const at::Tensor& u,
-                                         const at::Tensor& delta,
+                                         const at::Tensor& dt,
                                          const at::Tensor& A,
-                                         const at::Tensor& B,
-                                         const c10::optional<at::Tensor>& bias,
-                                         bool softplus);
+                                         const at::Tensor& B);
 std::vector<at::Tensor> selective_scan_states_backward(
     const at::Tensor& grad, const at::Tensor& h, const at::Tensor& u,
-    const at::Tensor& delta, const at::Tensor& A, const at::Tensor& B,
-    const c10::optional<at::Tensor>& bias, bool softplus);
-
+    const at::Tensor& dt, const at::Tensor& A, const at::Tensor& B);
 at::Tensor a2ssm_aggregate_forward(const at::Tensor& attn_local,
                                    const at::Tensor& attn_dilated,
                                    const at::Tensor& states, int64_t K,
