@@ -27,9 +27,10 @@ def _sync(device):
 
 def describe_backend(device):
     from mmmamba.ops import explain_backend
+    from mmmamba.ops.dispatch import OPS
     probe = torch.zeros(1, device=device)
     lines = []
-    for op in ('na2d_qk', 'na2d_av', 'selective_scan_states'):
+    for op in OPS:
         choice = explain_backend(op, probe)
         lines.append(f'{op}: {choice.backend} ({choice.reason})')
     return lines

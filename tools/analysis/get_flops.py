@@ -19,7 +19,8 @@ Counted:
 - ``norm``: as fvcore: eval-mode BatchNorm 2 per element (1 without
   affine), LayerNorm/GroupNorm 5 per element (4 without affine);
 - ``na2d_qk`` / ``na2d_av``: neighborhood attention, ``B·h·H·W·K²·d`` MACs
-  each (the convention of NATTEN's fvcore handles);
+  each (the convention of NATTEN's fvcore handles); the fused A2SSM
+  aggregation counts as the two ``na2d_av`` calls it replaces;
 - ``scan``: selective_scan_states, ``9·B·D·N·L`` (the count of
   mamba-ssm's / VMamba's ``flops_selective_scan_ref`` without the D and z
   terms: exp(ΔA), ΔBu, h update, per state element);
@@ -117,7 +118,8 @@ def _part_hooks(counter, name):
 
 
 def _wrap_ops(counter):
-    """Wrapped na2d_qk / na2d_av / selective_scan_states that count."""
+    """Wrapped na2d_qk / na2d_av / selective_scan_states / a2ssm_aggregate
+    that count."""
     from mmmamba import ops
 
     def qk(query, key, kernel_size, dilation=1, rpb=None):
@@ -134,7 +136,15 @@ def _wrap_ops(counter):
         counter.add('scan', 9 * batch * D * A.shape[-1] * L)
         return ops.selective_scan_states(u, delta, A, B, delta_bias,
                                          delta_softplus)
-    return dict(na2d_qk=qk, na2d_av=av, selective_scan_states=scan)
+
+    def aggregate(attn_local, attn_dilated, states, kernel_size, dilation):
+        head_dim = states.shape[2]  # B, G, d, H, W
+        counter.add('na2d_av',
+                    (attn_local.numel() + attn_dilated.numel()) * head_dim)
+        return ops.a2ssm_aggregate(attn_local, attn_dilated, states,
+                                   kernel_size, dilation)
+    return dict(na2d_qk=qk, na2d_av=av, selective_scan_states=scan,
+                a2ssm_aggregate=aggregate)
 
 
 @contextlib.contextmanager
