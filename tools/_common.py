@@ -2,10 +2,32 @@
 import os
 import os.path as osp
 
+from mmengine.config import DictAction
 from mmengine.logging import print_log
 
 FRAMEWORKS = ('mmdet', 'mmseg')
 _RUN_COUNT = 0
+
+
+def add_launch_args(parser):
+    """``--cfg-options``, ``--launcher`` and ``--local-rank``, the stock
+    arguments train.py and test.py share."""
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override settings of the config, key=value (xxx=yyy)')
+    parser.add_argument(
+        '--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none', help='job launcher')
+    # torch.distributed.launch passes --local-rank, older ones --local_rank
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def parse_launch_args(parser, argv=None):
+    """Parse ``argv``; export LOCAL_RANK from ``--local-rank`` if unset."""
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
 
 
 def load_config(path, cfg_options=None, launcher='none'):

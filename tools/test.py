@@ -11,14 +11,13 @@ predicted label maps (as the stock mmseg tool). ``--show-dir``: save images
 with the predictions drawn by the framework's visualizer.
 """
 import argparse
-import os
 import os.path as osp
 import sys
 
-from mmengine.config import DictAction
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from _common import build_runner, load_config, setup_framework  # noqa: E402
+from _common import (add_launch_args, build_runner,  # noqa: E402
+                     load_config, parse_launch_args, setup_framework)
 
 
 def parse_args(argv=None):
@@ -32,17 +31,8 @@ def parse_args(argv=None):
         'for the predicted segmentation maps')
     parser.add_argument(
         '--show-dir', help='directory to save images with predictions drawn')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
-        help='override settings of the config, key=value (xxx=yyy)')
-    parser.add_argument(
-        '--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none', help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    add_launch_args(parser)
+    return parse_launch_args(parser, argv)
 
 
 def enable_visualization(cfg, framework, show_dir):

@@ -13,15 +13,14 @@ becomes BN, and ``tools/dist_train.sh`` uses the gloo backend.
         --cfg-options model.backbone.init_cfg=None
 """
 import argparse
-import os
 import os.path as osp
 import sys
 
-from mmengine.config import DictAction
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from _common import (build_runner, check_pretrained,  # noqa: E402
-                     load_config, setup_framework)
+from _common import (add_launch_args, build_runner,  # noqa: E402
+                     check_pretrained, load_config, parse_launch_args,
+                     setup_framework)
 
 
 def parse_args(argv=None):
@@ -39,18 +38,8 @@ def parse_args(argv=None):
         '--resume', nargs='?', type=str, const='auto',
         help='resume from the given checkpoint, or, without a path, from '
         'the latest checkpoint in the work dir')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
-        help='override settings of the config, key=value (xxx=yyy)')
-    parser.add_argument(
-        '--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none', help='job launcher')
-    # torch.distributed.launch passes --local-rank, older ones --local_rank
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    add_launch_args(parser)
+    return parse_launch_args(parser, argv)
 
 
 def main(argv=None):

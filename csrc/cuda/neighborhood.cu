@@ -23,6 +23,15 @@ __host__ Geo geo_of(const MMNAParams* p) {
              p->kernel_h, p->kernel_w, p->dilation_h, p->dilation_w};
 }
 
+// (batch·head, row, col) of flat pixel index pix of a BH × H × W map.
+struct Pixel {
+  int64_t bh;
+  int i, j;
+};
+__device__ __forceinline__ Pixel pixel_of(int64_t pix, const Geo& g) {
+  return Pixel{pix / (g.W * g.H), (int)((pix / g.W) % g.H), (int)(pix % g.W)};
+}
+
 // out[bh, i, j, k] = x[bh, i, j] · y[bh, nbr(i, j, k)] (+ rpb)
 template <typename T>
 __global__ void pair_dot_kernel(Geo g, const T* x, const T* y,
@@ -32,8 +41,7 @@ __global__ void pair_dot_kernel(Geo g, const T* x, const T* y,
   for (int64_t idx = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
        idx < total; idx += (int64_t)gridDim.x * blockDim.x) {
     const int64_t k = idx % KK, pix = idx / KK;
-    const int j = pix % g.W, i = (pix / g.W) % g.H;
-    const int64_t bh = pix / (g.W * g.H);
+    const auto [bh, i, j] = pixel_of(pix, g);
     const int ki = k / g.Kw, kj = k % g.Kw;
     const int si = na_window_start(i, g.H, g.Kh, g.dh);
     const int sj = na_window_start(j, g.W, g.Kw, g.dw);
@@ -60,8 +68,7 @@ __global__ void gather_sum_kernel(Geo g, const T* w, const T* y, T* out) {
   for (int64_t idx = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
        idx < total; idx += (int64_t)gridDim.x * blockDim.x) {
     const int64_t c = idx % g.C, pix = idx / g.C;
-    const int j = pix % g.W, i = (pix / g.W) % g.H;
-    const int64_t bh = pix / (g.W * g.H);
+    const auto [bh, i, j] = pixel_of(pix, g);
     const int si = na_window_start(i, g.H, g.Kh, g.dh);
     const int sj = na_window_start(j, g.W, g.Kw, g.dw);
     const T* wq = w + pix * KK;
@@ -86,8 +93,7 @@ __global__ void scatter_sum_kernel(Geo g, const T* w, const T* y, T* out) {
   for (int64_t idx = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
        idx < total; idx += (int64_t)gridDim.x * blockDim.x) {
     const int64_t c = idx % g.C, pix = idx / g.C;
-    const int q = pix % g.W, p = (pix / g.W) % g.H;
-    const int64_t bh = pix / (g.W * g.H);
+    const auto [bh, p, q] = pixel_of(pix, g);  // the key pixel
     float acc = 0.f;
     for (int oi = -(g.Kh - 1); oi <= g.Kh - 1; ++oi) {
       const int i = p + oi * g.dh;
@@ -114,8 +120,7 @@ __global__ void rpb_grad_kernel(Geo g, const T* grad, float* drpb) {
   for (int64_t idx = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
        idx < total; idx += (int64_t)gridDim.x * blockDim.x) {
     const int64_t k = idx % KK, pix = idx / KK;
-    const int j = pix % g.W, i = (pix / g.W) % g.H;
-    const int64_t bh = pix / (g.W * g.H);
+    const auto [bh, i, j] = pixel_of(pix, g);
     const int ki = k / g.Kw, kj = k % g.Kw;
     const int bi = na_rpb_index(i, na_window_start(i, g.H, g.Kh, g.dh), ki,
                                 g.Kh, g.dh);

@@ -1,30 +1,18 @@
 """tools/analysis/get_flops.py and tools/analysis/benchmark.py."""
 import contextlib
-import importlib.util
-import os.path as osp
 import re
-import sys
 
 import pytest
 import torch
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-ANALYSIS = osp.join(ROOT, 'tools', 'analysis')
-QUICK_SEG = osp.join(ROOT, 'configs', 'a2mamba', 'quickstart',
-                     'upernet_a2mamba_test_tinyade.py')
+from tools_helpers import QUICK_SEG, load_tool
 
 # DESIGN §7 (paper, ImageNet-1K 224², rounded to 0.1 G)
 PAPER_GFLOPS = {'nano': 0.8, 'tiny': 2.7, 'small': 5.4, 'large': 17.4}
 
 
 def load_analysis_tool(name):
-    if ANALYSIS not in sys.path:
-        sys.path.insert(0, ANALYSIS)
-    spec = importlib.util.spec_from_file_location(
-        f'mmmamba_analysis_{name}', osp.join(ANALYSIS, f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool(f'analysis/{name}')
 
 
 @pytest.fixture

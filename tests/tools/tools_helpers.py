@@ -16,11 +16,12 @@ QUICK_DET = osp.join(CONFIGS, 'quickstart',
 
 
 def load_tool(name):
-    """Import tools/<name>.py as a module (tools/ is not a package)."""
+    """Import tools/<name>.py (e.g. ``'train'``, ``'analysis/get_flops'``)
+    as a module (tools/ is not a package)."""
     if TOOLS not in sys.path:
         sys.path.insert(0, TOOLS)
     spec = importlib.util.spec_from_file_location(
-        f'mmmamba_tool_{name}', osp.join(TOOLS, f'{name}.py'))
+        f'mmmamba_tool_{name.replace("/", "_")}', osp.join(TOOLS, f'{name}.py'))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
