@@ -1,4 +1,4 @@
-"""Shared set-up of tools/train.py and tools/test.py (mmdet and mmseg)."""
+"""Shared set-up of the tools (train, test, analysis, deploy; mmdet, mmseg)."""
 import os
 import os.path as osp
 
@@ -68,6 +68,30 @@ def setup_framework(cfg):
                                                              'gloo')
     init_cpu_distributed(cfg.launcher, backend)
     return framework
+
+
+def build_from_config(config, cfg_options=None):
+    """Build the (untrained, init_cfg-free) model of an mmdet/mmseg config."""
+    from mmengine.registry import init_default_scope
+
+    from mmmamba.utils import adapt_cfg_to_device
+    cfg = load_config(config, cfg_options)
+    framework = cfg.get('default_scope', None)
+    if framework == 'mmdet':
+        from mmdet.registry import MODELS
+        from mmdet.utils import register_all_modules
+    elif framework == 'mmseg':
+        from mmseg.registry import MODELS
+        from mmseg.utils import register_all_modules
+    else:
+        raise ValueError(f'default_scope must be mmdet or mmseg, got '
+                         f'{framework!r}')
+    register_all_modules(init_default_scope=False)
+    init_default_scope(framework)
+    adapt_cfg_to_device(cfg)
+    cfg.model.get('backbone', {}).pop('init_cfg', None)
+    model = MODELS.build(cfg.model)
+    return model, cfg
 
 
 def check_pretrained(cfg):

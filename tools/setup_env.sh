@@ -163,8 +163,8 @@ else
 fi
 
 # ---- 4. the rest of the requirements, then mmmamba itself
-log "installing requirements/runtime.txt and requirements/tests.txt (first time: about 1 min)"
-pip_install -r requirements/runtime.txt -r requirements/tests.txt
+log "installing requirements/runtime.txt, tests.txt and deploy.txt (first time: about 1 min)"
+pip_install -r requirements/runtime.txt -r requirements/tests.txt -r requirements/deploy.txt
 log "installing mmmamba (editable)"
 pip_install --no-build-isolation --no-deps -e .
 log "checking dependencies (pip check)"

@@ -8,10 +8,16 @@ Backends, per call (the first tensor argument's device decides):
   built, else ``triton`` when Triton is installed and has a kernel for the
   op, else ``reference``.
 - any other device (meta, ...): ``reference``.
+- while exporting to ONNX (``torch.onnx.is_in_onnx_export()``):
+  ``reference``, whatever the device, so that the graph holds standard ONNX
+  operators and no ``mmmamba::`` custom op; the scan then runs its
+  matmul formulation (:mod:`.selective_scan.matmul_scan`, the same
+  recurrence with no unrolled loop).
 
 ``MMMAMBA_OPS_BACKEND=reference|cpu|cuda|triton`` (or the
 :func:`use_backend` context manager, which wins over the variable) forces
-one backend; forcing one that cannot run the call raises
+one backend (a kernel backend cannot be exported: forcing one during an ONNX
+export raises); forcing one that cannot run the call raises
 :class:`BackendUnavailableError` saying how to build it. A forced backend
 without a kernel for an op (Triton has none for ``na2d_qk``) runs that op
 on the reference, and says so. The Triton kernels also run CPU tensors
@@ -35,6 +41,7 @@ from .neighborhood.aggregate import (a2ssm_aggregate_reference,
                                      check_aggregate_args)
 from .neighborhood.indexing import check_av_args, check_qk_args
 from .neighborhood.reference import na2d_av_reference, na2d_qk_reference
+from .selective_scan.matmul_scan import selective_scan_states_matmul
 from .selective_scan.reference import (check_scan_args,
                                        selective_scan_states_reference)
 
@@ -166,6 +173,11 @@ def _check_forced(name, source, device):
     """Raise if the forced backend cannot run on ``device``."""
     if name == 'reference':
         return
+    if torch.onnx.is_in_onnx_export():
+        raise BackendUnavailableError(
+            f'{source}: the {name} kernels cannot be exported to ONNX (only '
+            f'the reference formulation exports); unset {ENV_VAR} or force '
+            f'reference.')
     if name == 'cpu':
         if device.type != 'cpu':
             raise BackendUnavailableError(
@@ -204,6 +216,9 @@ def explain_backend(op, *tensors):
                          f'of {", ".join(OPS)}.')
     device = _device_of(tensors)
     name, source = forced_backend()
+    if name is None and torch.onnx.is_in_onnx_export():
+        return Choice('reference', 'ONNX export: the reference formulation '
+                      'exports to standard ONNX operators')
     if name is not None:
         _check_forced(name, source, device)
         if name != 'reference' and not _has_kernel(name, op):
@@ -260,8 +275,9 @@ def selective_scan_states(u, delta, A, B, delta_bias=None,
     check_scan_args(u, delta, A, B, delta_bias)
     backend = explain_backend('selective_scan_states', u).backend
     if backend == 'reference':
-        return selective_scan_states_reference(u, delta, A, B, delta_bias,
-                                               delta_softplus)
+        scan = (selective_scan_states_matmul if torch.onnx.is_in_onnx_export()
+                else selective_scan_states_reference)
+        return scan(u, delta, A, B, delta_bias, delta_softplus)
     if B.dim() == 4:
         B = B.squeeze(1)  # batch, N, L
     return _ops().selective_scan_states(u, delta, A, B, delta_bias,

@@ -45,6 +45,8 @@ ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 if osp.join(ROOT, 'tools') not in sys.path:
     sys.path.insert(0, osp.join(ROOT, 'tools'))
 
+from _common import build_from_config  # noqa: E402
+
 KINDS = ('conv', 'linear', 'norm', 'na2d_qk', 'na2d_av', 'scan',
          'global_attn')
 
@@ -239,31 +241,6 @@ def build_backbone(arch):
     import mmmamba  # noqa: F401
     from mmmamba.models.backbones.a2mamba import A2Mamba
     return A2Mamba(arch=arch)
-
-
-def build_from_config(config, cfg_options=None):
-    """Build the (untrained, init_cfg-free) model of an mmdet/mmseg config."""
-    from _common import load_config
-    from mmengine.registry import init_default_scope
-
-    from mmmamba.utils import adapt_cfg_to_device
-    cfg = load_config(config, cfg_options)
-    framework = cfg.get('default_scope', None)
-    if framework == 'mmdet':
-        from mmdet.registry import MODELS
-        from mmdet.utils import register_all_modules
-    elif framework == 'mmseg':
-        from mmseg.registry import MODELS
-        from mmseg.utils import register_all_modules
-    else:
-        raise ValueError(f'default_scope must be mmdet or mmseg, got '
-                         f'{framework!r}')
-    register_all_modules(init_default_scope=False)
-    init_default_scope(framework)
-    adapt_cfg_to_device(cfg)
-    cfg.model.get('backbone', {}).pop('init_cfg', None)
-    model = MODELS.build(cfg.model)
-    return model, cfg
 
 
 def model_forward(model):

@@ -132,6 +132,25 @@ def check_scan_args(u, delta, A, B, delta_bias):
                          f'({channels},), got {tuple(delta_bias.shape)}.')
 
 
+def scan_terms(u, delta, A, B, delta_bias=None, delta_softplus=True):
+    """The recurrence's terms ``(log_a, x)``, both ``batch × D × N × L`` in
+    the compute dtype: ``log_a = Δ·A`` and ``x = Δ·B·u`` (arguments as for
+    :func:`selective_scan_states_reference`, already checked)."""
+    inputs = (u, delta, A, B) + (() if delta_bias is None else (delta_bias,))
+    ctype = (torch.float64 if any(t.dtype == torch.float64 for t in inputs)
+             else torch.float32)
+    u, delta, A, B = (t.to(ctype) for t in (u, delta, A, B))
+    if B.dim() == 4:
+        B = B.squeeze(1)  # batch, N, L
+    if delta_bias is not None:
+        delta = delta + delta_bias.to(ctype)[:, None]
+    if delta_softplus:
+        delta = F.softplus(delta)  # batch, D, L
+    log_a = delta[:, :, None, :] * A[None, :, :, None]  # batch, D, N, L
+    x = (delta * u)[:, :, None, :] * B[:, None, :, :]  # batch, D, N, L
+    return log_a, x
+
+
 def selective_scan_states_reference(u, delta, A, B, delta_bias=None,
                                     delta_softplus=True):
     """Every state of the selective scan.
@@ -147,16 +166,5 @@ def selective_scan_states_reference(u, delta, A, B, delta_bias=None,
         h: ``batch × D × N × L`` in fp32 (fp64 if any input is fp64).
     """
     check_scan_args(u, delta, A, B, delta_bias)
-    inputs = (u, delta, A, B) + (() if delta_bias is None else (delta_bias,))
-    ctype = (torch.float64 if any(t.dtype == torch.float64 for t in inputs)
-             else torch.float32)
-    u, delta, A, B = (t.to(ctype) for t in (u, delta, A, B))
-    if B.dim() == 4:
-        B = B.squeeze(1)  # batch, N, L
-    if delta_bias is not None:
-        delta = delta + delta_bias.to(ctype)[:, None]
-    if delta_softplus:
-        delta = F.softplus(delta)  # batch, D, L
-    log_a = delta[:, :, None, :] * A[None, :, :, None]  # batch, D, N, L
-    x = (delta * u)[:, :, None, :] * B[:, None, :, :]  # batch, D, N, L
+    log_a, x = scan_terms(u, delta, A, B, delta_bias, delta_softplus)
     return linear_scan(log_a, x).contiguous()  # batch, D, N, L

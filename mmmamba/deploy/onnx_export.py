@@ -1,0 +1,209 @@
+"""Export an mmseg/mmdet model with an A2Mamba backbone to ONNX, and check it.
+
+What is exported (one input ``image``, a normalised ``1 × 3 × H × W`` batch,
+i.e. after the data preprocessor's mean/std and channel order):
+
+- a segmentor (mmseg ``EncoderDecoder``): ``seg_logits``, its
+  ``encode_decode`` at the input size (``1 × classes × H × W``);
+- a detector, or any model with ``backbone_only``: the backbone's maps
+  ``backbone_<i>``, then (detectors, unless ``backbone_only``) the neck's
+  ``neck_<i>``. NMS, RoIAlign and the box/mask heads are not exported.
+
+The graph is fixed to H × W: the dilation of the dilated attention
+(``min(n // K, K)``) and the small-map padding depend on each stage's map
+size, so a model is exported once per input size. The mmmamba operators run
+their reference formulation while exporting (see :mod:`mmmamba.ops.dispatch`)
+and adaptive pooling runs as matmuls (:mod:`.adaptive_pool`), so the graph
+holds standard ONNX operators only.
+"""
+import contextlib
+import os.path as osp
+import statistics
+import time
+import warnings
+
+import torch
+import torch.nn as nn
+
+from .adaptive_pool import adaptive_pool_decomposition
+
+DEFAULT_OPSET = 17  # LayerNormalization is a single operator from 17 on
+OPSETS = range(14, 21)  # 14: Trilu; 20: the TorchScript exporter's newest
+MIN_SIZE = 32  # the backbone's total stride
+TOLERANCE = 1e-4  # max relative error allowed between onnxruntime and torch
+STANDARD_DOMAINS = ('', 'ai.onnx')
+DEPLOY_HINT = 'pip install -r requirements/deploy.txt'
+
+
+class ExportMismatchError(RuntimeError):
+    """onnxruntime's outputs differ from PyTorch's beyond the tolerance, or
+    the graph holds a non-standard operator."""
+
+
+class SegLogits(nn.Module):
+    """``encode_decode`` of an mmseg segmentor for one H × W image."""
+
+    def __init__(self, segmentor, shape):
+        super().__init__()
+        self.segmentor = segmentor
+        height, width = shape
+        self.img_metas = [dict(img_shape=(height, width),
+                               pad_shape=(height, width),
+                               ori_shape=(height, width))]
+
+    def forward(self, image):
+        return self.segmentor.encode_decode(image, self.img_metas)
+
+
+class FeatureMaps(nn.Module):
+    """The backbone's maps, then the neck's (``with_neck``), as one tuple."""
+
+    def __init__(self, model, with_neck):
+        super().__init__()
+        self.backbone = model.backbone
+        self.neck = model.neck if with_neck else None
+
+    def forward(self, image):
+        feats = tuple(self.backbone(image))
+        if self.neck is None:
+            return feats
+        return feats + tuple(self.neck(feats))
+
+
+def export_module(model, shape, backbone_only=False):
+    """``(module, output_names)``: what :func:`export_onnx` exports."""
+    if not backbone_only and hasattr(model, 'encode_decode'):
+        return SegLogits(model, shape).eval(), ['seg_logits']
+    if not hasattr(model, 'backbone'):
+        raise ValueError(f'{type(model).__name__} has no backbone: export '
+                         f'an mmseg segmentor or an mmdet detector.')
+    with_neck = not backbone_only and getattr(model, 'neck', None) is not None
+    module = FeatureMaps(model, with_neck).eval()
+    with torch.no_grad():  # the number of outputs, on a dry run
+        probe = torch.zeros(1, 3, *shape)
+        num_backbone = len(module.backbone(probe))
+        num_neck = len(module(probe)) - num_backbone if with_neck else 0
+    names = ([f'backbone_{i}' for i in range(num_backbone)] +
+             [f'neck_{i}' for i in range(num_neck)])
+    return module, names
+
+
+def check_shape(shape):
+    """``(H, W)`` ints of at least :data:`MIN_SIZE`; ValueError otherwise."""
+    if len(shape) != 2 or any(int(s) != s for s in shape):
+        raise ValueError(f'the input size must be two ints H W, got {shape}')
+    height, width = (int(s) for s in shape)
+    if min(height, width) < MIN_SIZE:
+        raise ValueError(
+            f'the input size must be at least {MIN_SIZE}×{MIN_SIZE} (the '
+            f'backbone has stride {MIN_SIZE}), got {height}×{width}; export '
+            f'at the size you will run, padded to at least {MIN_SIZE}.')
+    return height, width
+
+
+@contextlib.contextmanager
+def _quiet_tracer():
+    """The tracer warns about every shape it freezes into the graph: that is
+    the fixed-size export we want, so its warnings say nothing here."""
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', torch.jit.TracerWarning)
+        warnings.filterwarnings('ignore', 'You are using the legacy '
+                                'TorchScript-based ONNX export')
+        yield
+
+
+def check_opset(opset):
+    """ValueError unless the exporter and our operators support ``opset``."""
+    if opset not in OPSETS:
+        raise ValueError(f'opset must be in {OPSETS.start}..{OPSETS.stop - 1}'
+                         f', got {opset}')
+
+
+def export_onnx(module, output_names, shape, path, opset=DEFAULT_OPSET):
+    """Write ``module`` (from :func:`export_module`) to ``path`` for one
+    ``1 × 3 × H × W`` input, with the TorchScript exporter."""
+    check_opset(opset)
+    image = torch.zeros(1, 3, *shape)
+    with torch.no_grad(), _quiet_tracer(), adaptive_pool_decomposition(opset):
+        torch.onnx.export(module, (image, ), path, dynamo=False,
+                          opset_version=opset, input_names=['image'],
+                          output_names=list(output_names),
+                          do_constant_folding=True)
+
+
+def _import_runtime():
+    try:
+        import onnx
+        import onnxruntime
+    except ImportError as error:
+        raise ImportError(f'checking an ONNX export needs onnx and '
+                          f'onnxruntime ({error}); {DEPLOY_HINT}') from None
+    return onnx, onnxruntime
+
+
+def check_operators(path):
+    """ExportMismatchError if the graph uses an operator outside the
+    standard ONNX domains (a custom op that slipped into the export)."""
+    onnx, _ = _import_runtime()
+    graph = onnx.load(path, load_external_data=False).graph
+    custom = sorted({f'{n.domain}::{n.op_type}' for n in graph.node
+                     if n.domain not in STANDARD_DOMAINS})
+    if custom:
+        raise ExportMismatchError(
+            f'{path} uses non-standard operators {custom}; the export must '
+            f'use standard ONNX operators only.')
+
+
+def _median_seconds(run, repeats):
+    run()  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def relative_error(actual, expected):
+    """``max |actual - expected| / max |expected|`` (numpy arrays)."""
+    scale = float(abs(expected).max())
+    return float(abs(actual - expected).max()) / max(scale, 1e-12)
+
+
+def verify_onnx(path, module, output_names, shape, repeats=3, seed=0,
+                tolerance=TOLERANCE):
+    """Run ``path`` with onnxruntime and ``module`` with PyTorch on one
+    random input; return ``dict(errors, max_error, ort_seconds,
+    torch_seconds)``.
+
+    ``errors`` maps each output to its relative error
+    (:func:`relative_error`); the latencies are medians of ``repeats`` runs
+    after one warm-up. Raises ExportMismatchError if an output differs by
+    more than ``tolerance``.
+    """
+    _, ort = _import_runtime()
+    check_operators(path)
+    gen = torch.Generator().manual_seed(seed)
+    image = torch.randn(1, 3, *shape, generator=gen)
+    session = ort.InferenceSession(path, providers=['CPUExecutionProvider'])
+    feeds = {'image': image.numpy()}
+    actual = session.run(list(output_names), feeds)
+    with torch.no_grad():
+        expected = module(image)
+    if isinstance(expected, torch.Tensor):
+        expected = (expected, )
+    errors = {name: relative_error(a, e.numpy())
+              for name, a, e in zip(output_names, actual, expected)}
+    worst = max(errors, key=errors.get)
+    result = dict(errors=errors, max_error=errors[worst])
+    if errors[worst] > tolerance:
+        raise ExportMismatchError(
+            f'{osp.basename(path)}: onnxruntime and PyTorch differ on output '
+            f'{worst!r} by a relative error of {errors[worst]:.3g} (> '
+            f'{tolerance:g}); the export is not faithful, do not deploy it.')
+    result['ort_seconds'] = _median_seconds(
+        lambda: session.run(None, feeds), repeats)
+    with torch.no_grad():
+        result['torch_seconds'] = _median_seconds(lambda: module(image),
+                                                  repeats)
+    return result

@@ -1,0 +1,167 @@
+"""tools/deploy/export_onnx.py: the graphs run in onnxruntime and give
+PyTorch's outputs; bad arguments fail with a clear message."""
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from mmmamba.deploy import (ExportMismatchError, adaptive_pool_matrix,
+                            export_onnx, relative_error, verify_onnx)
+from mmmamba.ops import BackendUnavailableError, na2d_qk, use_backend
+from tools_helpers import QUICK_DET, QUICK_SEG, load_tool
+
+
+@pytest.fixture(scope='module')
+def tool():
+    return load_tool('deploy/export_onnx')
+
+
+@pytest.fixture(scope='module')
+def models(tool, tmp_path_factory):
+    """The test-arch UperNet and Mask R-CNN, randomly initialised, each with
+    its checkpoint written in the mmengine layout."""
+    out = {}
+    for name, config in (('seg', QUICK_SEG), ('det', QUICK_DET)):
+        torch.manual_seed(0)
+        model, _ = tool.build_from_config(config)
+        path = tmp_path_factory.mktemp(name) / 'model.pth'
+        torch.save({'state_dict': model.state_dict(), 'meta': {}}, path)
+        out[name] = (config, path, model.eval())
+    return out
+
+
+def run_onnx(path, image):
+    """Every output of ``path`` for ``image``, in graph order, and the
+    domains of its operators."""
+    graph = onnx.load(str(path)).graph
+    session = ort.InferenceSession(str(path),
+                                   providers=['CPUExecutionProvider'])
+    outputs = session.run(None, {'image': image.numpy()})
+    return outputs, {n.domain for n in graph.node}
+
+
+def assert_matches(outputs, expected):
+    assert len(outputs) == len(expected)
+    for actual, want in zip(outputs, expected):
+        assert actual.shape == tuple(want.shape)
+        assert relative_error(actual, want.numpy()) < 1e-4
+
+
+def export(tool, tmp_path, config, checkpoint, shape, *extra):
+    out = tmp_path / 'model.onnx'
+    result = tool.main([str(config), str(checkpoint), '--shape', *map(
+        str, shape), '--out', str(out), '--repeats', '1', *extra])
+    assert result['max_error'] < 1e-4
+    assert result['ort_seconds'] > 0 and result['torch_seconds'] > 0
+    return out
+
+
+def test_upernet_logits_at_an_odd_size(tool, models, tmp_path):
+    config, checkpoint, model = models['seg']
+    path = export(tool, tmp_path, config, checkpoint, (96, 160))
+    image = torch.randn(1, 3, 96, 160)
+    outputs, domains = run_onnx(path, image)
+    assert domains <= {'', 'ai.onnx'}
+    with torch.no_grad():
+        logits = model.encode_decode(image, [dict(img_shape=(96, 160))])
+    assert logits.shape == (1, 4, 96, 160)
+    assert_matches(outputs, [logits])
+
+
+def test_detector_backbone_and_neck_at_an_odd_size(tool, models, tmp_path):
+    config, checkpoint, model = models['det']
+    path = export(tool, tmp_path, config, checkpoint, (96, 160))
+    image = torch.randn(1, 3, 96, 160)
+    outputs, _ = run_onnx(path, image)
+    with torch.no_grad():
+        feats = model.backbone(image)
+        expected = list(feats) + list(model.neck(feats))
+    assert len(expected) == 4 + 5  # four stages, five FPN levels
+    assert_matches(outputs, expected)
+
+
+def test_backbone_only_with_maps_below_the_window(tool, models, tmp_path):
+    # 32x48: every stage map (8x12 ... 1x2) is smaller than its window on
+    # at least one axis, so every mixer pads and masks (the small-map rule)
+    config, checkpoint, model = models['det']
+    path = export(tool, tmp_path, config, checkpoint, (32, 48),
+                  '--backbone-only')
+    image = torch.randn(1, 3, 32, 48)
+    outputs, _ = run_onnx(path, image)
+    with torch.no_grad():
+        assert_matches(outputs, model.backbone(image))
+
+
+@pytest.mark.parametrize('size,oh,ow', [((16, 16), 3, 6), ((7, 11), 2, 4),
+                                        ((5, 5), 1, 1)])
+def test_adaptive_pool_matrices_pool_like_torch(size, oh, ow):
+    x = torch.randn(2, 3, *size, dtype=torch.float64)
+    p_h = adaptive_pool_matrix(size[0], oh, torch.float64)
+    p_w = adaptive_pool_matrix(size[1], ow, torch.float64)
+    torch.testing.assert_close(p_h @ x @ p_w.T,
+                               F.adaptive_avg_pool2d(x, (oh, ow)))
+
+
+class _Conv(nn.Module):
+    def __init__(self, bias):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 2, 3)
+        nn.init.constant_(self.conv.bias, bias)
+
+    def forward(self, image):
+        return self.conv(image)
+
+
+def test_a_graph_that_differs_from_pytorch_fails_the_check(tmp_path):
+    path = str(tmp_path / 'conv.onnx')
+    torch.manual_seed(0)
+    exported = _Conv(0.0)
+    other = _Conv(0.0)  # different random weights
+    export_onnx(exported, ['out'], (8, 8), path)
+    assert verify_onnx(path, exported, ['out'], (8, 8), 1)['max_error'] < 1e-6
+    with pytest.raises(ExportMismatchError, match="output 'out'.*> 0.0001"):
+        verify_onnx(path, other, ['out'], (8, 8), 1)
+
+
+class _Attention(nn.Module):
+    def forward(self, image):
+        q = image.unsqueeze(-1)  # B, 3 heads, H, W, 1
+        return na2d_qk(q, q, 3)
+
+
+def test_a_forced_kernel_backend_cannot_be_exported(tmp_path):
+    with use_backend('cpu'):
+        with pytest.raises(BackendUnavailableError,
+                           match='cannot be exported to ONNX'):
+            export_onnx(_Attention(), ['out'], (8, 8),
+                        str(tmp_path / 'a.onnx'))
+
+
+@pytest.mark.parametrize('shape,message', [
+    ((31, 64), 'at least 32×32'), ((64, 16), 'at least 32×32')])
+def test_too_small_a_shape_is_refused(tool, models, tmp_path, shape,
+                                      message):
+    config, checkpoint, _ = models['seg']
+    with pytest.raises(ValueError, match=message):
+        export(tool, tmp_path, config, checkpoint, shape)
+
+
+def test_missing_or_foreign_checkpoints_are_refused(tool, models, tmp_path):
+    config, checkpoint, _ = models['seg']
+    with pytest.raises(FileNotFoundError, match='does not exist'):
+        export(tool, tmp_path, config, tmp_path / 'missing.pth', (64, 64))
+    det_checkpoint = models['det'][1]
+    with pytest.raises(RuntimeError, match='does not hold the weights'):
+        export(tool, tmp_path, config, det_checkpoint, (64, 64))
+    bare = tmp_path / 'bare.pth'
+    torch.save({'weights': {}}, bare)
+    with pytest.raises(KeyError, match="no state dict under 'state_dict'"):
+        export(tool, tmp_path, config, bare, (64, 64))
+
+
+def test_an_unknown_opset_is_refused(tool, models, tmp_path):
+    config, checkpoint, _ = models['seg']
+    with pytest.raises(ValueError, match='opset must be in 14..20'):
+        export(tool, tmp_path, config, checkpoint, (64, 64), '--opset', '9')

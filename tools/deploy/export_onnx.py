@@ -1,0 +1,100 @@
+"""Export an A2Mamba segmentor or detector backbone to ONNX and check it.
+
+    python tools/deploy/export_onnx.py CONFIG CHECKPOINT --shape H W
+        --out FILE.onnx [--backbone-only] [--opset N] [--repeats N]
+        [--cfg-options k=v ...]
+
+CONFIG: an mmseg or mmdet config (or ``mmmamba::a2mamba/<config>.py``);
+CHECKPOINT: an mmengine checkpoint (its ``state_dict`` entry is loaded,
+strictly). Exported, for one normalised ``1 × 3 × H × W`` input ``image``
+(mean/std and channel order of the data preprocessor applied beforehand):
+
+- segmentors: ``seg_logits``, the ``encode_decode`` logits at H × W;
+- detectors: the backbone's maps (``backbone_<i>``) and the neck's outputs
+  (``neck_<i>``); ``--backbone-only``: the backbone's maps only, for any
+  config. The rest of a detector (RPN, NMS, RoIAlign, heads) is not
+  exported.
+
+The graph is fixed to H × W (H, W >= 32): the dilation of the dilated
+attention and the small-map padding depend on each stage's map size, so
+export once per input size. The tool then runs the file with onnxruntime
+and the model with PyTorch on one random input, prints the maximum relative
+error and both latencies, and fails if they differ by more than 1e-4.
+"""
+import argparse
+import os.path as osp
+import sys
+
+import torch
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+from _common import build_from_config  # noqa: E402
+
+
+def parse_args(argv=None):
+    from mmengine.config import DictAction
+
+    from mmmamba.deploy import DEFAULT_OPSET
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('config', help='mmseg / mmdet config')
+    parser.add_argument('checkpoint', help='mmengine checkpoint (.pth)')
+    parser.add_argument('--shape', type=int, nargs=2, required=True,
+                        metavar=('H', 'W'),
+                        help='the fixed input size of the graph (>= 32)')
+    parser.add_argument('--out', required=True, help='the .onnx file')
+    parser.add_argument('--backbone-only', action='store_true',
+                        help="export the backbone's feature maps only")
+    parser.add_argument('--opset', type=int, default=DEFAULT_OPSET,
+                        help=f'ONNX opset, 14-20 (default {DEFAULT_OPSET})')
+    parser.add_argument('--repeats', type=int, default=3,
+                        help='timed runs per latency, after one warm-up '
+                        '(default 3; the median is printed)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='key=value overrides of the config')
+    return parser.parse_args(argv)
+
+
+def load_weights(model, checkpoint):
+    """Load the ``state_dict`` of an mmengine checkpoint, strictly."""
+    from mmmamba.models.utils.checkpoint import (extract_state_dict,
+                                                 load_checkpoint_file)
+    state_dict = extract_state_dict(load_checkpoint_file(checkpoint),
+                                    'state_dict')
+    try:
+        model.load_state_dict(state_dict, strict=True)
+    except RuntimeError as error:
+        raise RuntimeError(f'{checkpoint} does not hold the weights of this '
+                           f'config\'s model: {error}') from None
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from mmmamba.deploy import (check_opset, check_shape, export_module,
+                                export_onnx, verify_onnx)
+    shape = check_shape(args.shape)
+    check_opset(args.opset)
+    if not osp.isfile(args.checkpoint):
+        raise FileNotFoundError(
+            f'checkpoint {args.checkpoint!r} does not exist; give the .pth '
+            f'file a training run wrote (work_dirs/<config>/iter_*.pth)')
+    model, _ = build_from_config(args.config, args.cfg_options)
+    load_weights(model, args.checkpoint)
+    model.eval()
+    module, names = export_module(model, shape, args.backbone_only)
+    print(f'exporting {", ".join(names)} at a fixed input of '
+          f'1x3x{shape[0]}x{shape[1]} (the dilated attention\'s dilation '
+          f'depends on the map size: export again for another size)')
+    export_onnx(module, names, shape, args.out, args.opset)
+    result = verify_onnx(args.out, module, names, shape, args.repeats)
+    print(f'wrote {args.out} (opset {args.opset})')
+    print(f'onnxruntime vs PyTorch: max relative error '
+          f'{result["max_error"]:.2e} (tolerance 1e-4)')
+    print(f'latency (CPU, median of {args.repeats}): onnxruntime '
+          f'{result["ort_seconds"] * 1e3:.1f} ms, PyTorch '
+          f'{result["torch_seconds"] * 1e3:.1f} ms '
+          f'({torch.get_num_threads()} torch threads)')
+    return result
+
+
+if __name__ == '__main__':
+    main()
