@@ -10,7 +10,8 @@ import torch.nn.functional as F
 from mmmamba.deploy import (ExportMismatchError, adaptive_pool_matrix,
                             export_onnx, relative_error, verify_onnx)
 from mmmamba.ops import BackendUnavailableError, na2d_qk, use_backend
-from tools_helpers import QUICK_DET, QUICK_SEG, load_tool
+from tools_helpers import (CONFIGS, QUICK_DET, QUICK_SEG, downstream_config,
+                           load_tool)
 
 
 @pytest.fixture(scope='module')
@@ -20,10 +21,14 @@ def tool():
 
 @pytest.fixture(scope='module')
 def models(tool, tmp_path_factory):
-    """The test-arch UperNet and Mask R-CNN, randomly initialised, each with
-    its checkpoint written in the mmengine layout."""
+    """The test-arch UperNet, Semantic FPN + MASSFPN and Mask R-CNN, randomly
+    initialised, each with its checkpoint written in the mmengine layout."""
+    root = tmp_path_factory.mktemp('configs')
+    semfpn = downstream_config(
+        root, f'{CONFIGS}/semfpn_a2mamba_t_massfpn_ade20k.py', root)
     out = {}
-    for name, config in (('seg', QUICK_SEG), ('det', QUICK_DET)):
+    for name, config in (('seg', QUICK_SEG), ('semfpn', semfpn),
+                         ('det', QUICK_DET)):
         torch.manual_seed(0)
         model, _ = tool.build_from_config(config)
         path = tmp_path_factory.mktemp(name) / 'model.pth'
@@ -58,15 +63,18 @@ def export(tool, tmp_path, config, checkpoint, shape, *extra):
     return out
 
 
-def test_upernet_logits_at_an_odd_size(tool, models, tmp_path):
-    config, checkpoint, model = models['seg']
-    path = export(tool, tmp_path, config, checkpoint, (96, 160))
-    image = torch.randn(1, 3, 96, 160)
+@pytest.mark.parametrize('name,shape', [('seg', (96, 160)),
+                                        ('semfpn', (64, 96))])
+def test_segmentor_logits_at_an_odd_size(tool, models, tmp_path, name,
+                                         shape):
+    config, checkpoint, model = models[name]
+    path = export(tool, tmp_path, config, checkpoint, shape)
+    image = torch.randn(1, 3, *shape)
     outputs, domains = run_onnx(path, image)
     assert domains <= {'', 'ai.onnx'}
     with torch.no_grad():
-        logits = model.encode_decode(image, [dict(img_shape=(96, 160))])
-    assert logits.shape == (1, 4, 96, 160)
+        logits = model.encode_decode(image, [dict(img_shape=shape)])
+    assert logits.shape == (1, model.decode_head.num_classes, *shape)
     assert_matches(outputs, [logits])
 
 
