@@ -1,4 +1,4 @@
-"""Attention-augmented SSM (DESIGN §3): a selective scan whose hidden states
+"""Attention-augmented SSM (docs/design.md § A2SSM): a scan whose hidden states
 are aggregated by the mixer's local and dilated attention maps."""
 import math
 

@@ -1,4 +1,4 @@
-"""MASS token mixer (DESIGN §2): cascaded local and dilated neighborhood
+"""Mixer (docs/design.md § MASS mixer): cascaded local and dilated neighborhood
 attention, followed by A2SSM (stages 1-3) or global attention (stage 4)."""
 import torch
 import torch.nn as nn

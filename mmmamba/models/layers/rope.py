@@ -1,4 +1,4 @@
-"""2-D rotary position embedding (DESIGN §4)."""
+"""2-D rotary position embedding (docs/design.md § 2-D RoPE)."""
 import torch
 import torch.nn as nn
 

@@ -2,7 +2,7 @@
 
 The A2Mamba paper (arXiv 2507.16624) mentions a progressive multi-scale
 refinement decoder but publishes no details, so this neck is mmmamba's own
-design (DESIGN §8), not a re-implementation: mmdet's FPN (lateral 1×1 convs,
+design (docs/design.md § MASSFPN): mmdet's FPN (lateral 1×1 convs,
 nearest top-down sum, extra levels) with each fused level refined by MASS
 blocks (the A2Mamba block with the A2SSM mixer on every level) instead of
 FPN's 3×3 output conv, so the attention-augmented refinement happens where
