@@ -29,6 +29,7 @@ cpu) at small sizes, for development and the tests.
 """
 import argparse
 import contextlib
+import gc
 import importlib.util
 import json
 import math
@@ -205,7 +206,7 @@ def check_agreement(settings, device):
               for backend in kernel_backends(device)}
     result = dict(arch=settings.agree_arch, input=list(x.shape),
                   tolerance=AGREEMENT_TOL, max_rel_error=errors,
-                  ops=({b: dispatched_backends(b, device) for b in errors}))
+                  ops={b: dispatched_backends(b, device) for b in errors})
     failed = {b: e for b, e in errors.items() if not e <= AGREEMENT_TOL}
     if failed:
         raise AcceptanceError(
@@ -467,6 +468,7 @@ def main(argv=None):
     }
     for name in args.jobs:
         print(f'[gpu_acceptance] {name} ...', flush=True)
+        gc.collect()  # the previous job's tensors are not in this one's peak
         start = time.perf_counter()
         try:
             report[name] = jobs[name]()

@@ -15,7 +15,6 @@
 #   PYTHON                the interpreter of that environment (default: $MMMAMBA_VENV/bin/python
 #                         when MMMAMBA_VENV is set, else the `python` on PATH)
 #   TORCH_CUDA_ARCH_LIST  GPU architectures to compile for (default: this GPU's, e.g. 9.0)
-#   MAX_JOBS              parallel compile jobs (default: the number of cores)
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
