@@ -18,6 +18,7 @@ import pytest
 import torch
 
 from mmmamba.ops.kernels import triton as kernels
+from mmmamba.ops.kernels.triton import common
 from mmmamba.ops.neighborhood.aggregate import a2ssm_aggregate_reference
 from mmmamba.ops.neighborhood.reference import na2d_av_reference
 from mmmamba.ops.selective_scan.reference import \
@@ -65,6 +66,51 @@ def _reference_grads(fn, inputs, grad):
     grads = iter(torch.autograd.grad(out, present, grad, allow_unused=True,
                                      materialize_grads=True))
     return out, [None if t is None else next(grads) for t in leaves]
+
+
+# ------------------------------------------------------------- launch
+
+
+class _OnDevice(torch.Tensor):
+    """A CPU tensor that reports ``device`` (to see launch's guard)."""
+    where = torch.device('cpu')
+
+    @property
+    def device(self):
+        return self.where
+
+
+@pytest.mark.parametrize('device', ['cuda:1', 'cpu'])
+def test_launch_runs_under_the_first_tensors_device(monkeypatch, device):
+    """Every Triton launch goes through ``common.launch``: the kernel runs
+    inside ``torch.cuda.device(<the first tensor's device>)`` for a CUDA
+    tensor, with no guard for a CPU one."""
+    events = []
+
+    class Guard:
+        def __init__(self, where):
+            self.where = where
+
+        def __enter__(self):
+            events.append(('enter', self.where))
+
+        def __exit__(self, *exc):
+            events.append(('exit', self.where))
+
+    class Kernel:
+        def __getitem__(self, grid):
+            return lambda *args, **meta: events.append(('run', grid, meta))
+
+    monkeypatch.setattr(common.torch.cuda, 'device', Guard)
+    tensor = torch.zeros(2).as_subclass(_OnDevice)
+    tensor.where = torch.device(device)
+    common.launch(Kernel(), (3, ), 7, tensor, torch.zeros(1), BLOCK=4)
+    run = ('run', (3, ), dict(BLOCK=4))
+    if device == 'cpu':
+        assert events == [run]
+    else:
+        assert events == [('enter', tensor.where), run,
+                          ('exit', tensor.where)]
 
 
 # --------------------------------------------------------------- scan
