@@ -5,18 +5,22 @@ Backends, per call (the first tensor argument's device decides):
 - CPU tensors: ``cpu`` (the C++ kernels of the compiled extension
   ``mmmamba._C``) when it is built, else ``reference`` (pure PyTorch).
 - CUDA tensors: ``cuda`` (CUDA kernels linked into ``mmmamba._C``) when
-  built, else ``triton`` when Triton is installed and has a kernel for the
-  op, else ``reference``.
+  built with a kernel image for the GPU, else ``triton`` when Triton is
+  installed and has a kernel for the op, else ``reference``. A GPU the
+  CUDA build has no image for logs one warning and takes the next choice.
 - any other device (meta, ...): ``reference``.
 
-``MMMAMBA_OPS_BACKEND=reference|cpu|cuda|triton`` (or the
+``MMMAMBA_OPS_BACKEND=reference|cpu|cuda|triton|cuda_host`` (or the
 :func:`use_backend` context manager, which wins over the variable) forces
 one backend; forcing one that cannot run the call raises
 :class:`BackendUnavailableError` saying how to build it. A forced backend
 without a kernel for an op (Triton has none for ``na2d_qk``) runs that op
 on the reference, and says so. The Triton kernels also run CPU tensors
 under ``TRITON_INTERPRET=1`` when forced (how they are tested without a
-GPU). :func:`explain_backend` says which backend a call would use and why.
+GPU). ``cuda_host`` (the CUDA kernels compiled for the host over a CUDA
+emulation, ``mmmamba._C_cuda_host``, CPU tensors) is never chosen unless
+forced: it exists to run the CUDA kernel code in tests without a GPU.
+:func:`explain_backend` says which backend a call would use and why.
 
 Kernel backends run through the ``torch.library`` custom ops of
 :mod:`.library` (autograd, fake tensors, ``torch.compile``). Importing
@@ -26,6 +30,7 @@ first call that could use them.
 import contextlib
 import importlib
 import importlib.util
+import logging
 import os
 from typing import NamedTuple
 
@@ -39,7 +44,7 @@ from .selective_scan.reference import (check_scan_args,
                                        selective_scan_states_reference)
 
 ENV_VAR = 'MMMAMBA_OPS_BACKEND'
-BACKENDS = ('reference', 'cpu', 'cuda', 'triton')
+BACKENDS = ('reference', 'cpu', 'cuda', 'triton', 'cuda_host')
 OPS = ('na2d_qk', 'na2d_av', 'selective_scan_states', 'a2ssm_aggregate')
 # the forward function of each op in the kernel modules (mmmamba.ops.kernels)
 KERNEL_NAMES = {
@@ -54,7 +59,13 @@ BUILD_HINT = ('build it with `bash tools/setup_env.sh` (or, in an environment '
 CUDA_BUILD_HINT = ('build the CUDA kernels with `MMMAMBA_WITH_CUDA=1 pip '
                    'install -e . --no-build-isolation` on a machine with the '
                    'CUDA toolkit (nvcc)')
+CUDA_ARCH_HINT = ('rebuild them for it with `TORCH_CUDA_ARCH_LIST=<major.minor> '
+                  'MMMAMBA_WITH_CUDA=1 pip install -e . --no-build-isolation`')
+CUDA_HOST_HINT = ('build it with `bash tools/setup_env.sh` (or '
+                  '`MMMAMBA_BUILD_CUDA_HOST=1 pip install -e . '
+                  '--no-build-isolation`)')
 TRITON_HINT = '`pip install triton` (a CUDA GPU runs its kernels)'
+logger = logging.getLogger(__name__)
 
 
 class BackendUnavailableError(RuntimeError):
@@ -106,6 +117,49 @@ def extension():
 def _cuda_built():
     module, _ = load_extension()
     return module is not None and bool(module.has_cuda())
+
+
+def _cuda_image_error(device):
+    """'' if the CUDA build has a kernel image for ``device``'s GPU, else
+    why not (asked once per device; the first miss logs a warning)."""
+    index = torch.cuda.current_device() if device.index is None else device.index
+    key = ('cuda_image', index)
+    if key not in _extension_cache:
+        with torch.cuda.device(index):
+            status = load_extension()[0].cuda_kernel_image_status()
+        error = ''
+        if status != 0:
+            major, minor = torch.cuda.get_device_capability(index)
+            error = (f'mmmamba._C has no CUDA kernel image for GPU {index} '
+                     f'(sm_{major}{minor}): '
+                     f'{load_extension()[0].cuda_error_string(status)}; '
+                     f'{CUDA_ARCH_HINT.replace("<major.minor>", f"{major}.{minor}")}')
+            logger.warning('%s. Falling back to the next backend.', error)
+        _extension_cache[key] = error
+    return _extension_cache[key]
+
+
+def load_cuda_host_extension():
+    """``(module, None)`` if ``mmmamba._C_cuda_host`` imports, else
+    ``(None, error)``."""
+    if 'cuda_host' not in _extension_cache:
+        try:
+            module = importlib.import_module('mmmamba._C_cuda_host')
+            _extension_cache['cuda_host'] = (module, None)
+        except ImportError as error:
+            _extension_cache['cuda_host'] = (None, error)
+    return _extension_cache['cuda_host']
+
+
+def cuda_host_extension():
+    """The host build of the CUDA kernels; BackendUnavailableError if it is
+    not built."""
+    module, error = load_cuda_host_extension()
+    if module is None:
+        raise BackendUnavailableError(
+            f'the cuda_host backend needs mmmamba._C_cuda_host, which is not '
+            f'available ({error}); {CUDA_HOST_HINT}.')
+    return module
 
 
 @torch.compiler.assume_constant_result
@@ -182,6 +236,15 @@ def _check_forced(name, source, device):
             raise BackendUnavailableError(
                 f'{source}: mmmamba._C was built without CUDA kernels; '
                 f'{CUDA_BUILD_HINT}.')
+        error = _cuda_image_error(device)
+        if error:
+            raise BackendUnavailableError(f'{source}: {error}.')
+    elif name == 'cuda_host':
+        if device.type != 'cpu':
+            raise BackendUnavailableError(
+                f'{source}: the cuda_host backend runs the CUDA kernels on CPU '
+                f'tensors only, got {device} tensors.')
+        cuda_host_extension()
     elif name == 'triton':
         if not _triton_installed():
             raise BackendUnavailableError(
@@ -217,15 +280,19 @@ def explain_backend(op, *tensors):
         return Choice('reference', f'CPU tensors, but mmmamba._C is not '
                       f'available ({error}); {BUILD_HINT}')
     if device.type == 'cuda':
-        if _cuda_built():
-            return Choice('cuda', 'CUDA tensors: CUDA kernels of mmmamba._C')
+        if not _cuda_built():
+            no_cuda = f'mmmamba._C has no CUDA kernels ({CUDA_BUILD_HINT})'
+        else:
+            no_cuda = _cuda_image_error(device)
+            if not no_cuda:
+                return Choice('cuda', 'CUDA tensors: CUDA kernels of '
+                              'mmmamba._C')
         if _triton_installed() and _has_kernel('triton', op):
-            return Choice('triton', 'CUDA tensors, mmmamba._C has no CUDA '
-                          'kernels: Triton kernels')
+            return Choice('triton', f'CUDA tensors, {no_cuda}: Triton kernels')
         missing = ('Triton has no kernel for this op' if _triton_installed()
                    else f'Triton is not installed ({TRITON_HINT})')
-        return Choice('reference', 'CUDA tensors, but mmmamba._C has no CUDA '
-                      f'kernels ({CUDA_BUILD_HINT}) and {missing}')
+        return Choice('reference', f'CUDA tensors, but {no_cuda} and '
+                      f'{missing}')
     return Choice('reference', f'{device.type} tensors: only the reference '
                   'runs on this device')
 

@@ -6,11 +6,11 @@ INPUT_SIZES = (224, 512)
 ARCHS = ('nano', 'tiny', 'small', 'base', 'large')
 
 
-def stage_shapes():
+def stage_shapes(archs=ARCHS, input_sizes=INPUT_SIZES):
     """Sorted unique ``(size, channels, heads, kernel, dilation, a2ssm)``
-    of every arch's stages; ``size`` is the square map side (input / 4 /
+    of the archs' stages; ``size`` is the square map side (input / 4 /
     2**stage), ``a2ssm`` whether the stage aggregates scan states."""
-    return sorted({shape[1:] for arch in ARCHS for image in INPUT_SIZES
+    return sorted({shape[1:] for arch in archs for image in input_sizes
                    for shape in arch_shapes(arch, image)})
 
 

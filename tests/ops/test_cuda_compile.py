@@ -20,13 +20,15 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-CUDA_SOURCES = sorted((ROOT / 'csrc').rglob('*.cu'))
+CUDA_SOURCES = sorted((ROOT / 'csrc' / 'cuda').glob('*.cu'))
 ARCH_FLAGS = ['-gencode=arch=compute_80,code=sm_80',
               '-gencode=arch=compute_90,code=sm_90']
 LAUNCHERS = ['mm_na2d_qk_forward', 'mm_na2d_qk_backward',
              'mm_na2d_av_forward', 'mm_na2d_av_backward',
              'mm_selective_scan_forward', 'mm_selective_scan_backward',
-             'mm_a2ssm_aggregate_forward', 'mm_a2ssm_aggregate_backward']
+             'mm_a2ssm_aggregate_forward', 'mm_a2ssm_aggregate_backward',
+             'mm_na2d_rpb_tiles', 'mm_selective_scan_chunks',
+             'mm_cuda_error_string', 'mm_cuda_kernel_image_status']
 # the bindings: compiled with the flags torch's BuildExtension gives a
 # CppExtension (it builds C++ sources with -std=c++20; torch 2.13's headers
 # warn under c++17)
@@ -62,8 +64,8 @@ def _run(cmd):
 
 def test_there_are_cuda_sources():
     names = {p.name for p in CUDA_SOURCES}
-    assert {'neighborhood.cu', 'selective_scan.cu',
-            'a2ssm_aggregate.cu'} <= names
+    assert {'neighborhood.cu', 'selective_scan.cu', 'a2ssm_aggregate.cu',
+            'runtime.cu'} <= names
 
 
 def test_every_cu_compiles_for_sm80_sm90_and_links(tmp_path):

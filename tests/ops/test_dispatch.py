@@ -141,3 +141,54 @@ def test_triton_backend_runs_an_a2mamba_block():
     torch.testing.assert_close(dx, want_dx, rtol=1e-4, atol=1e-4)
     for g, w in zip(grads, want_grads):
         torch.testing.assert_close(g, w, rtol=1e-3, atol=1e-4)
+
+
+class _FakeCudaBuild:
+    """A CUDA build of mmmamba._C with no kernel image for the GPU."""
+
+    @staticmethod
+    def has_cuda():
+        return True
+
+    @staticmethod
+    def cuda_kernel_image_status():
+        return 209  # cudaErrorNoKernelImageForDevice
+
+    @staticmethod
+    def cuda_error_string(code):
+        return f'no kernel image is available for execution on the device'
+
+
+def test_gpu_without_a_kernel_image_falls_back_with_one_warning(
+        monkeypatch, caplog):
+    """An sm_120 GPU and a build for older archs: Triton takes over, one
+    warning names the arch and the rebuild command; forcing cuda raises."""
+    monkeypatch.setitem(dispatch._extension_cache, 'ext',
+                        (_FakeCudaBuild(), None))
+    monkeypatch.setitem(dispatch._extension_cache, 'triton', True)
+    for key in [k for k in dispatch._extension_cache if k[0] == 'cuda_image']:
+        monkeypatch.delitem(dispatch._extension_cache, key)
+    monkeypatch.setattr(torch.cuda, 'device', lambda index: _NullContext())
+    monkeypatch.setattr(torch.cuda, 'get_device_capability',
+                        lambda index: (12, 0))
+    gpu = torch.device('cuda', 0)
+    with caplog.at_level('WARNING', logger='mmmamba.ops.dispatch'):
+        first = dispatch._cuda_image_error(gpu)
+        again = dispatch._cuda_image_error(gpu)
+    assert first == again and 'sm_120' in first
+    assert 'TORCH_CUDA_ARCH_LIST=12.0' in first
+    assert len(caplog.records) == 1
+    monkeypatch.setattr(dispatch, '_device_of', lambda tensors: gpu)
+    choice = explain_backend('na2d_av')
+    assert choice.backend == 'triton' and 'no CUDA kernel image' in choice.reason
+    with use_backend('cuda'), pytest.raises(BackendUnavailableError,
+                                            match='sm_120'):
+        explain_backend('na2d_av')
+
+
+class _NullContext:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
