@@ -212,23 +212,28 @@ class BuildPyWithConfigs(build_py):
         (mim / 'model-index.yml').write_text('Import:\n  - configs/a2mamba/metafile.yml\n')
 
 
-ext_modules = get_extensions()
-cmdclass = {'build_py': BuildPyWithConfigs}
-if ext_modules:
-    from torch.utils.cpp_extension import BuildExtension
-    cmdclass['build_ext'] = BuildExtension
+def main():
+    ext_modules = get_extensions()
+    cmdclass = {'build_py': BuildPyWithConfigs}
+    if ext_modules:
+        from torch.utils.cpp_extension import BuildExtension
+        cmdclass['build_ext'] = BuildExtension
 
-setup(
-    name='mmmamba',
-    version=get_version(),
-    description='A2Mamba vision backbone for mmdet and mmseg',
-    long_description=(ROOT / 'README.md').read_text(encoding='utf-8'),
-    long_description_content_type='text/markdown',
-    packages=find_packages(include=['mmmamba', 'mmmamba.*']),
-    python_requires='>=3.10',
-    install_requires=read_requirements('runtime.txt'),
-    extras_require={'tests': read_requirements('tests.txt')},
-    ext_modules=ext_modules,
-    cmdclass=cmdclass,
-    zip_safe=False,
-)
+    setup(
+        name='mmmamba',
+        version=get_version(),
+        description='A2Mamba vision backbone for mmdet and mmseg',
+        long_description=(ROOT / 'README.md').read_text(encoding='utf-8'),
+        long_description_content_type='text/markdown',
+        packages=find_packages(include=['mmmamba', 'mmmamba.*']),
+        python_requires='>=3.10',
+        install_requires=read_requirements('runtime.txt'),
+        extras_require={'tests': read_requirements('tests.txt')},
+        ext_modules=ext_modules,
+        cmdclass=cmdclass,
+        zip_safe=False,
+    )
+
+
+if __name__ == '__main__':  # how pip runs it; tests import the helpers above
+    main()
