@@ -348,6 +348,8 @@ void add_cuda_ops(pybind11::module_& m) {
         "0 if the kernels have an image for the current device, else the "
         "cudaError of the query");
   m.def("cuda_error_string", &mm_cuda_error_string, arg("code"));
+  m.def("cuda_selective_scan_chunks", &mm_selective_scan_chunks,
+        arg("length"), "chunks the CUDA scan cuts a sequence into");
   m.def("cuda_na2d_qk_forward", &cuda_na2d_qk_forward, arg("query"),
         arg("key"), arg("rpb"), arg("kernel_h"), arg("kernel_w"),
         arg("dilation_h"), arg("dilation_w"), arg("stream"));

@@ -32,15 +32,18 @@
 // batch / chunks / channels by the caller (csrc/cuda_ops.cpp, torch sums),
 // and Σ dΔ gives d bias: no atomics, so the result is deterministic.
 //
-// Launch shape (kThreads = 128, kItems = 16, kChunk = 2048), A2Mamba-T
+// Launch shape (kThreads = 128, kItems = 8, kChunk = 1024), A2Mamba-T
 // stage 1 (D = 48, N = 1):
-// - 2×3×512×512 (L = 128·128 = 16,384, 8 chunks): grid 96 × 8 = 768 blocks,
-//   98,304 threads, 16 sequential steps each (plus ≤ 7 carry folds and
-//   log2(32) + 2 block-scan rounds); forward moves ≈ 31 MB in fp32
+// - 2×3×512×512 (L = 128·128 = 16,384, 16 chunks): grid 96 × 16 = 1,536
+//   blocks, 196,608 threads, 8 sequential steps each (plus ≤ 15 carry folds
+//   and log2(32) + 2 block-scan rounds); forward moves ≈ 31 MB in fp32
 //   (u and delta, 6.3 MB each, read twice; B, 0.13 MB, from L2; h, 6.3 MB,
 //   written once), ≈ 19 MB with fp16 / bf16 inputs;
-// - 2×3×800×1344 (L = 200·336 = 67,200, 33 chunks): 3,168 blocks, 405,504
-//   threads, 16 steps each (plus ≤ 32 carry folds); ≈ 129 MB in fp32.
+// - 2×3×800×1344 (L = 200·336 = 67,200, 66 chunks): 6,336 blocks, 811,008
+//   threads, 8 steps each (plus ≤ 65 carry folds); ≈ 129 MB in fp32.
+// kItems = 8 keeps the kernels at 56-64 (forward) and ~145 (backward)
+// registers per thread for fp32 on sm_90 (ptxas -v), so several blocks share
+// an SM; 16 items pushed the backward to 255 registers with spills.
 // Backward reads dh, h, u, delta, B (delta and h once more for the
 // neighbouring steps at chunk edges) and writes du, dΔ, dB_part: ≈ 2.6× the
 // forward's bytes.
@@ -54,7 +57,7 @@ namespace mmmamba {
 namespace {
 
 constexpr int kThreads = 128;
-constexpr int kItems = 16;
+constexpr int kItems = 8;
 constexpr int kChunk = kThreads * kItems;
 constexpr int kWarps = kThreads / 32;
 constexpr unsigned kFullMask = 0xffffffffu;
@@ -194,6 +197,33 @@ __device__ __forceinline__ int64_t summary_slot(int64_t row, int64_t N,
   return ((row * N + n) * chunks + c) * 2;
 }
 
+template <typename T>
+__device__ __forceinline__ void write_summary(const ScanArgs<T>& a,
+                                              int64_t row, int64_t n, int c,
+                                              Pair<acc_t<T>> total,
+                                              acc_t<T>* summary) {
+  const int64_t s = summary_slot(row, a.N, n, a.chunks, c);
+  summary[s] = total.decay;
+  summary[s + 1] = total.value;
+}
+
+// The state entering chunk c, from the summaries of the chunks before it in
+// scan order (kReverse: the chunks after it, last first).
+template <bool kReverse, typename T>
+__device__ __forceinline__ acc_t<T> chunk_carry(const ScanArgs<T>& a,
+                                                const acc_t<T>* summary,
+                                                int64_t row, int64_t n,
+                                                int c) {
+  acc_t<T> carry = 0;
+  const int count = kReverse ? a.chunks - 1 - c : c;
+  for (int r = 0; r < count; ++r) {
+    const int k = kReverse ? a.chunks - 1 - r : r;
+    const int64_t s = summary_slot(row, a.N, n, a.chunks, k);
+    carry = summary[s] * carry + summary[s + 1];
+  }
+  return carry;
+}
+
 // Decays e_t and inputs x_t of the thread's steps for state n.
 template <typename T>
 __device__ __forceinline__ void forward_elements(
@@ -223,11 +253,7 @@ __global__ void __launch_bounds__(kThreads)
     forward_elements(a, row, n, c, smem, dt, u, decay, x);
     Pair<Acc> total;
     block_exclusive_scan<false>(fold_items<false>(decay, x), smem, &total);
-    if (threadIdx.x == 0) {
-      const int64_t s = summary_slot(row, a.N, n, a.chunks, c);
-      summary[s] = total.decay;
-      summary[s + 1] = total.value;
-    }
+    if (threadIdx.x == 0) write_summary(a, row, n, c, total, summary);
   }
 }
 
@@ -243,11 +269,7 @@ __global__ void __launch_bounds__(kThreads)
   load_blocked(a.u + row * a.L, a.L, c, Acc(0), smem, u);
   for (int64_t n = 0; n < a.N; ++n) {
     forward_elements(a, row, n, c, smem, dt, u, decay, x);
-    Acc carry = 0;  // h just before the chunk
-    for (int k = 0; k < c; ++k) {
-      const int64_t s = summary_slot(row, a.N, n, a.chunks, k);
-      carry = summary[s] * carry + summary[s + 1];
-    }
+    const Acc carry = chunk_carry<false>(a, summary, row, n, c);  // h before
     Pair<Acc> total;
     const Pair<Acc> before =
         block_exclusive_scan<false>(fold_items<false>(decay, x), smem, &total);
@@ -311,11 +333,7 @@ __global__ void __launch_bounds__(kThreads)
     backward_elements(a, dh, row, n, c, smem, dt, decay, next, g);
     Pair<Acc> total;
     block_exclusive_scan<true>(fold_items<true>(next, g), smem, &total);
-    if (threadIdx.x == 0) {
-      const int64_t s = summary_slot(row, a.N, n, a.chunks, c);
-      summary[s] = total.decay;
-      summary[s + 1] = total.value;
-    }
+    if (threadIdx.x == 0) write_summary(a, row, n, c, total, summary);
   }
 }
 
@@ -352,11 +370,8 @@ __global__ void __launch_bounds__(kThreads)
     const int64_t rn = row * a.N + n;
     const Acc A = a.A[(row % a.D) * a.N + n];
     backward_elements(a, dh, row, n, c, smem, dt, decay, next, g);
-    Acc carry = 0;  // g at the first step of the next chunk
-    for (int k = a.chunks - 1; k > c; --k) {
-      const int64_t s = summary_slot(row, a.N, n, a.chunks, k);
-      carry = summary[s] * carry + summary[s + 1];
-    }
+    // g at the first step of the next chunk
+    const Acc carry = chunk_carry<true>(a, summary, row, n, c);
     Pair<Acc> total;
     const Pair<Acc> after =
         block_exclusive_scan<true>(fold_items<true>(next, g), smem, &total);

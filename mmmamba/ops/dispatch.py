@@ -216,21 +216,22 @@ def _device_of(tensors):
     return torch.device('cpu')
 
 
+def _require_device(name, source, device, expected):
+    if device.type != expected:
+        raise BackendUnavailableError(
+            f'{source}: the {name} backend runs {expected.upper()} tensors '
+            f'only, got {device} tensors.')
+
+
 def _check_forced(name, source, device):
     """Raise if the forced backend cannot run on ``device``."""
     if name == 'reference':
         return
     if name == 'cpu':
-        if device.type != 'cpu':
-            raise BackendUnavailableError(
-                f'{source}: the cpu backend runs CPU tensors only, got '
-                f'{device} tensors.')
+        _require_device(name, source, device, 'cpu')
         _require_extension()
     elif name == 'cuda':
-        if device.type != 'cuda':
-            raise BackendUnavailableError(
-                f'{source}: the cuda backend runs CUDA tensors only, got '
-                f'{device} tensors.')
+        _require_device(name, source, device, 'cuda')
         _require_extension()
         if not _cuda_built():
             raise BackendUnavailableError(
@@ -240,10 +241,7 @@ def _check_forced(name, source, device):
         if error:
             raise BackendUnavailableError(f'{source}: {error}.')
     elif name == 'cuda_host':
-        if device.type != 'cpu':
-            raise BackendUnavailableError(
-                f'{source}: the cuda_host backend runs the CUDA kernels on CPU '
-                f'tensors only, got {device} tensors.')
+        _require_device(name, source, device, 'cpu')
         cuda_host_extension()
     elif name == 'triton':
         if not _triton_installed():

@@ -21,6 +21,7 @@ TOL = {torch.float64: dict(rtol=1e-10, atol=1e-10),
        torch.float16: dict(rtol=2e-2, atol=2e-2),
        torch.bfloat16: dict(rtol=5e-2, atol=5e-2)}
 DTYPES = [torch.float32, torch.float16, torch.bfloat16]
+CHUNK = 1024  # steps per chunk of the CUDA scan (kChunk, selective_scan.cu)
 
 
 def _leaves(tensors, dtype):
@@ -117,17 +118,20 @@ def test_a2ssm_aggregate(dtype):
 
 
 @pytest.mark.parametrize('dtype', DTYPES, ids=str)
-@pytest.mark.parametrize('length', [1, 37, 2048, 2049])
+@pytest.mark.parametrize('length', [1, 37, CHUNK, CHUNK + 1, 2 * CHUNK + 1])
 def test_scan(dtype, length):
-    """Short, one full chunk, one step into the second chunk."""
+    """Short, one full chunk, one step into the second and the third."""
     _check(_scan, list(_scan_tensors(2, 3, 2, length, seed=length)), dtype)
 
 
 def test_scan_carries_across_many_chunks():
-    """L = 5 chunks + 77 steps with slowly decaying states: a wrong carry
+    """L = 9 chunks + 77 steps with slowly decaying states: a wrong carry
     between chunks changes every later state (checked against a float64
     loop, not only the reference)."""
-    tensors = _scan_tensors(1, 2, 1, 5 * 2048 + 77, seed=4, slow=True)
+    from mmmamba.ops.dispatch import cuda_host_extension
+    assert cuda_host_extension().cuda_selective_scan_chunks(CHUNK) == 1
+    assert cuda_host_extension().cuda_selective_scan_chunks(CHUNK + 1) == 2
+    tensors = _scan_tensors(1, 2, 1, 9 * CHUNK + 77, seed=4, slow=True)
     decay = torch.exp(torch.nn.functional.softplus(tensors[1] + tensors[4][:, None])
                       * tensors[2][None, :, :1]).mean()
     assert decay > 0.99  # the states really do carry over thousands of steps
