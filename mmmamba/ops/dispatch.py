@@ -26,6 +26,7 @@ first call that could use them.
 import contextlib
 import importlib
 import importlib.util
+import logging
 import os
 from typing import NamedTuple
 
@@ -68,20 +69,37 @@ class Choice(NamedTuple):
 
 _forced_stack = []
 _extension_cache = {}
+logger = logging.getLogger(__name__)
+
+
+def assume_constant_result(fn):
+    """``torch.compiler.assume_constant_result``, without importing
+    ``torch._dynamo`` (and with it Triton: seconds) when mmmamba is
+    imported; Dynamo reads the same attribute when it traces ``fn``."""
+    fn._dynamo_marked_constant = True
+    return fn
 
 
 def load_extension():
-    """``(module, None)`` if ``mmmamba._C`` imports, else ``(None, error)``."""
+    """``(module, None)`` if ``mmmamba._C`` imports, else ``(None, error)``.
+
+    The first failure logs one WARNING: calls on CPU tensors then run the
+    (much slower) reference operators.
+    """
     if 'ext' not in _extension_cache:
         try:
             module = importlib.import_module('mmmamba._C')
             _extension_cache['ext'] = (module, None)
         except ImportError as error:  # not built, or built for another torch
             _extension_cache['ext'] = (None, error)
+            logger.warning(
+                'mmmamba._C could not be loaded (%s): the operators fall back '
+                'to the pure-PyTorch reference on CPU (several times slower); '
+                '%s', error, BUILD_HINT)
     return _extension_cache['ext']
 
 
-@torch.compiler.assume_constant_result
+@assume_constant_result
 def _extension_error():
     """'' if ``mmmamba._C`` imports, else why not (a constant for Dynamo)."""
     module, error = load_extension()
@@ -102,13 +120,13 @@ def extension():
     return load_extension()[0]
 
 
-@torch.compiler.assume_constant_result
+@assume_constant_result
 def _cuda_built():
     module, _ = load_extension()
     return module is not None and bool(module.has_cuda())
 
 
-@torch.compiler.assume_constant_result
+@assume_constant_result
 def _triton_installed():
     if 'triton' not in _extension_cache:
         _extension_cache['triton'] = (
@@ -120,7 +138,7 @@ def _triton_interpreted():
     return os.environ.get('TRITON_INTERPRET', '0') == '1'
 
 
-@torch.compiler.assume_constant_result
+@assume_constant_result
 def _has_kernel(backend, op):
     """Whether ``backend``'s kernel module implements ``op``."""
     from .library import backend_module

@@ -65,7 +65,7 @@ def run_mmcv_ops_in_fp32():
         RoIAlign.forward = _roi_align_fp32(RoIAlign.forward)
 
 
-@OPTIM_WRAPPERS.register_module(force=True)
+@OPTIM_WRAPPERS.register_module()
 class CPUAmpOptimWrapper(OptimWrapper):
     """OptimWrapper running forward passes under CPU autocast (bf16).
 
@@ -89,7 +89,7 @@ class CPUAmpOptimWrapper(OptimWrapper):
             yield
 
 
-@MODEL_WRAPPERS.register_module(force=True)
+@MODEL_WRAPPERS.register_module()
 class CPUDistributedDataParallel(MMDistributedDataParallel):
     """MMDistributedDataParallel that drops ``device_ids`` for CPU modules."""
 

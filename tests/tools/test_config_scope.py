@@ -17,14 +17,13 @@ def test_resolves_against_checkout_configs():
         config_scope.resolve_config('mmmamba::a2mamba/nope.py')
 
 
-def test_prefers_configs_shipped_in_the_package(tmp_path, monkeypatch):
+def test_prefers_configs_shipped_in_the_package(tmp_path):
     shipped = tmp_path / 'mmmamba' / '.mim' / 'configs' / 'a2mamba'
     shipped.mkdir(parents=True)
     (shipped / 'x.py').write_text('a = 1\n')
-    monkeypatch.setattr(config_scope, '_PACKAGE_DIR',
-                        str(tmp_path / 'mmmamba'))
-    assert config_scope.resolve_config('mmmamba::a2mamba/x.py') == str(
-        shipped / 'x.py')
+    assert config_scope.resolve_config(
+        'mmmamba::a2mamba/x.py', str(tmp_path / 'mmmamba')) == str(
+            shipped / 'x.py')
 
 
 def test_downstream_base_gets_no_foreign_scope(tmp_path):
