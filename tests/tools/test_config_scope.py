@@ -1,8 +1,15 @@
-"""mmmamba:: config prefix: resolution for source checkouts and wheels."""
+"""mmmamba:: config prefix: resolution for source checkouts and wheels, and
+in stock mmseg tools."""
+import glob
+import os
 import os.path as osp
+import shutil
+import subprocess
+import sys
 
 import pytest
 from mmengine.config import Config
+from tools_helpers import ROOT, downstream_config, read_log
 
 from mmmamba.utils import config_scope
 
@@ -39,3 +46,41 @@ def test_downstream_base_gets_no_foreign_scope(tmp_path):
     assert cfg.default_scope == 'mmseg'
     assert 'mmmamba' not in {cfg.model.get('_scope_'),
                              cfg.optim_wrapper.get('_scope_')}
+
+
+def test_stock_mmseg_train_resolves_mmmamba_bases(tiny_data, tmp_path):
+    """An installed mmmamba (here: a regular install's files, made by
+    setup.py's build_py) lets mmseg's own tools/train.py parse a downstream
+    config whose base is ``mmmamba::...``: the .pth hook registers the
+    prefix before the config is read, ``custom_imports`` then imports
+    mmmamba. The configs come from the package's ``.mim`` copy."""
+    lib = tmp_path / 'site'
+    subprocess.run([sys.executable, 'setup.py', '-q', 'build_py',
+                    '--build-lib', str(lib)], cwd=ROOT, check=True,
+                   capture_output=True)
+    assert (lib / 'mmmamba_config_hook.pth').is_file()
+    assert (lib / 'mmmamba' / '.mim' / 'configs' / 'a2mamba').is_dir()
+    for ext in glob.glob(osp.join(ROOT, 'mmmamba', '_C*.so')):
+        shutil.copy(ext, lib / 'mmmamba')  # the C++ kernels: a faster run
+    config = downstream_config(
+        tmp_path, 'mmmamba::a2mamba/upernet_a2mamba_t_ade20k.py', tiny_data,
+        extra="custom_imports = dict(imports=['mmmamba'], "
+        "allow_failed_imports=False)")
+    import mmseg
+    train = osp.join(osp.dirname(mmseg.__file__), '.mim', 'tools',
+                     'train.py')
+    run = ('import runpy, site, sys; site.addsitedir(sys.argv[1]); '
+           'sys.argv = sys.argv[2:]; runpy.run_path(sys.argv[0], '
+           'run_name="__main__"); import mmmamba, mmmamba_config_hook; '
+           'print(mmmamba.__file__, mmmamba_config_hook.config_root())')
+    env = {k: v for k, v in os.environ.items()
+           if k not in ('PYTHONPATH', 'TRITON_INTERPRET')}
+    proc = subprocess.run(
+        [sys.executable, '-c', run, str(lib), train, config, '--work-dir',
+         str(tmp_path / 'work')], cwd=str(tmp_path), env=env,
+        capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    package, configs = proc.stdout.split()[-2:]
+    assert package == str(lib / 'mmmamba' / '__init__.py')
+    assert configs == str(lib / 'mmmamba' / '.mim' / 'configs')
+    assert 'mIoU' in read_log(tmp_path / 'work')
