@@ -138,6 +138,20 @@ def test_wrappings_load(wrap, scope, tmp_path):
     assert str(argparse.Namespace) not in after
 
 
+def test_globally_allowed_classes_stay_allowed_after_a_load(tmp_path):
+    """The tools allow-list numpy classes for resuming; loading a backbone
+    (which allows them for one load) must not take them off again."""
+    torch.save(released_state_dict('nano'), tmp_path / 'c.pth')
+    before = torch.serialization.get_safe_globals()
+    try:
+        torch.serialization.add_safe_globals([np.dtype])
+        build('mmdet', 'nano', tmp_path / 'c.pth')
+        assert np.dtype in torch.serialization.get_safe_globals()
+    finally:
+        torch.serialization.clear_safe_globals()
+        torch.serialization.add_safe_globals(before)
+
+
 def test_ema_copy_on_request(tmp_path):
     ema = released_state_dict('nano', seed=2)
     torch.save({'state_dict': released_state_dict('nano'),

@@ -27,11 +27,15 @@ STATE_DICT_KEYS = ('state_dict', 'model', 'module', 'state_dict_ema',
 
 
 def _training_metadata_globals():
-    """Classes a timm checkpoint's metadata may pickle (no code runs)."""
+    """Classes a timm checkpoint's metadata may pickle (no code runs), less
+    those already allow-listed: leaving ``safe_globals`` removes what it
+    added, which would drop them from the global allow-list too."""
     scalar = getattr(np, '_core', getattr(np, 'core', None)).multiarray.scalar
     dtypes = [type(np.dtype(t)) for t in (np.float64, np.float32, np.int64,
                                           np.int32, np.bool_)]
-    return [argparse.Namespace, scalar, np.dtype, *dtypes]
+    allowed = torch.serialization.get_safe_globals()
+    return [g for g in (argparse.Namespace, scalar, np.dtype, *dtypes)
+            if g not in allowed]
 
 
 def is_url(filename):
