@@ -1,18 +1,22 @@
 """Shared set-up of our tools (train.py, test.py, demo.py; mmdet and mmseg)."""
 import os
 import os.path as osp
+import re
 import warnings
 
 FRAMEWORKS = ('mmdet', 'mmseg')
 _RUN_COUNT = 0
-# Deprecation warnings of third-party packages that our users cannot act on,
-# silenced by message in our tools only (every other warning still shows).
+# Deprecation notices of third-party packages that our users cannot act on,
+# silenced by message in our tools only (every other warning still shows):
+# Python warnings and the same notices that mmengine logs as WARNING records.
 THIRD_PARTY_DEPRECATIONS = (
     r'pkg_resources is deprecated as an API',  # mmengine / mmcv imports
-    r'Deprecated call to `pkg_resources\.declare_namespace',
     r'`torch\.jit\.(script|interface)` is deprecated',  # torch.distributed
     r'``build_loss`` would be deprecated soon',  # mmseg's own heads
     r'`reduce_zero_label` will be deprecated',  # mmseg's LoadAnnotations
+    r'Default ``avg_non_ignore`` is False',  # mmseg's loss (default notice)
+    r'"FileClient" will be deprecated in future',  # mmengine.fileio, logged
+    r'"HardDiskBackend" is the alias of "LocalBackend"',  # the same
 )
 
 
@@ -21,6 +25,12 @@ def quiet_third_party_warnings():
     imports that emit them)."""
     for message in THIRD_PARTY_DEPRECATIONS:
         warnings.filterwarnings('ignore', message=message)
+
+
+def drop_third_party_deprecations(record):
+    """logging filter: drops the records of ``THIRD_PARTY_DEPRECATIONS``."""
+    message = record.getMessage()
+    return not any(re.match(p, message) for p in THIRD_PARTY_DEPRECATIONS)
 
 
 quiet_third_party_warnings()
@@ -180,6 +190,7 @@ def build_runner(cfg, framework):
         runner = Runner.from_cfg(cfg)
     else:
         runner = RUNNERS.build(cfg)
+    runner.logger.addFilter(drop_third_party_deprecations)
     print_log(f'{framework} runner built from {cfg.filename}',
               logger='current')
     log_backends()

@@ -1,6 +1,7 @@
 """Our tools: known third-party deprecation warnings filtered (others kept),
 Slurm launch scripts in mmdet's form, the converter's errors without
 tracebacks."""
+import logging
 import os
 import os.path as osp
 import stat
@@ -26,6 +27,14 @@ def test_only_known_third_party_deprecations_are_filtered():
         warnings.warn('`foo` is deprecated', DeprecationWarning)
     assert [str(w.message) for w in caught] == ['the input looks odd',
                                                 '`foo` is deprecated']
+    logger = logging.getLogger('mmmamba-test-filter')
+    logger.addFilter(common.drop_third_party_deprecations)
+    records = []
+    logger.addHandler(type('Keep', (logging.Handler, ), dict(
+        emit=lambda self, record: records.append(record.getMessage())))())
+    logger.warning('"FileClient" will be deprecated in future. Please use')
+    logger.warning('The prefix is not set in metric class IoUMetric.')
+    assert records == ['The prefix is not set in metric class IoUMetric.']
 
 
 @pytest.mark.parametrize('script, args, expect', [
