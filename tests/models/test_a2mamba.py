@@ -162,21 +162,32 @@ def test_bad_inputs_raise(x, error, match):
         A2Mamba(arch='test')(x)
 
 
-@pytest.mark.parametrize('dtype, tolerance', [
-    (torch.float16, 1e-2), (torch.bfloat16, 6e-2), (torch.float64, 1e-5)])
-def test_whole_model_casts_match_fp32(dtype, tolerance):
+def relative_errors(outs, refs):
+    return [float((o.double() - r.double()).norm() / r.double().norm())
+            for o, r in zip(outs, refs)]
+
+
+@pytest.mark.parametrize('dtype', [torch.float16, torch.bfloat16,
+                                   torch.float64])
+def test_whole_model_casts_match_fp32(dtype):
     """model.half() / .bfloat16() / .double(): outputs in that dtype, finite,
-    close to the fp32 model's (the fp32 islands hand back the cast dtype)."""
+    and as close to the fp32 model's as the rounding allows: within 4× the
+    error of an fp32 model that only has its weights and input rounded to
+    ``dtype`` (the fp32 islands hand the cast dtype back)."""
     torch.manual_seed(0)
     model = A2Mamba(arch='test').eval()
     x = torch.randn(1, 3, 64, 64)
+    rounded = A2Mamba(arch='test').eval()
+    rounded.load_state_dict({k: v.to(dtype).to(v.dtype)
+                             for k, v in model.state_dict().items()})
     with torch.no_grad():
         expect = model(x)
+        bounds = relative_errors(rounded(x.to(dtype).float()), expect)
         outs = model.to(dtype)(x.to(dtype))
-    for out, ref in zip(outs, expect):
-        assert out.dtype == dtype and torch.isfinite(out).all()
-        error = (out.double() - ref.double()).norm() / ref.double().norm()
-        assert error < tolerance, (dtype, float(error))
+    assert all(out.dtype == dtype and torch.isfinite(out).all()
+               for out in outs)
+    for error, bound in zip(relative_errors(outs, expect), bounds):
+        assert error < max(4 * bound, 1e-5), (dtype, error, bound)
 
 
 @pytest.mark.parametrize('scope', ['mmdet', 'mmseg'])
