@@ -84,3 +84,44 @@ def test_stock_mmseg_train_resolves_mmmamba_bases(tiny_data, tmp_path):
     assert package == str(lib / 'mmmamba' / '__init__.py')
     assert configs == str(lib / 'mmmamba' / '.mim' / 'configs')
     assert 'mIoU' in read_log(tmp_path / 'work')
+
+
+def test_editable_install_registers_the_prefix(tmp_path):
+    """An editable install (PEP 660 wheel, as `pip install -e .` builds it;
+    here without csrc/, so nothing compiles) ships the .pth hook next to
+    setuptools' own finder, and `mmmamba::` resolves in a plain
+    ``Config.fromfile`` against the checkout's configs/, without torch."""
+    checkout = tmp_path / 'checkout'
+    shutil.copytree(ROOT, checkout, ignore=shutil.ignore_patterns(
+        '.git', 'csrc', 'data', 'work_dirs', 'build', '*.egg-info', '*.so',
+        '__pycache__', '.venv'))
+    wheels = tmp_path / 'wheels'
+    wheels.mkdir()
+    subprocess.run([sys.executable, '-c', 'import sys; from setuptools import '
+                    'build_meta; build_meta.build_editable(sys.argv[1])',
+                    str(wheels)], cwd=checkout, check=True,
+                   capture_output=True)
+    site_dir = tmp_path / 'site'
+    import zipfile
+    zipfile.ZipFile(next(wheels.glob('*.whl'))).extractall(site_dir)
+    assert (site_dir / 'mmmamba_config_hook.pth').is_file()
+    child = tmp_path / 'child.py'
+    child.write_text("_base_ = ['mmmamba::a2mamba/upernet_a2mamba_t_ade20k.py"
+                     "']\nmodel = dict(decode_head=dict(num_classes=19))\n")
+    # -S: none of this environment's .pth files (its own mmmamba install)
+    check = ('import site, sys; site.addsitedir(sys.argv[1]); '
+             'sys.path.append(sys.argv[3]); '
+             'from mmengine.config import Config; '
+             'cfg = Config.fromfile(sys.argv[2]); '
+             'import mmmamba_config_hook as hook; '
+             'print(cfg.model.backbone.type, cfg.model.decode_head.num_classes,'
+             ' hook.config_root(), "torch" in sys.modules)')
+    env = {k: v for k, v in os.environ.items() if k != 'PYTHONPATH'}
+    import sysconfig
+    proc = subprocess.run([sys.executable, '-S', '-c', check, str(site_dir),
+                           str(child), sysconfig.get_paths()['purelib']],
+                          cwd=str(tmp_path), env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.split() == ['A2Mamba', '19', str(checkout / 'configs'),
+                                   'False']
