@@ -106,11 +106,11 @@ def check_pretrained(cfg):
     The backbone would fail later in ``init_weights`` anyway; this says how
     to train without the released checkpoint.
     """
-    init_cfg = cfg.get('model', {}).get('backbone', {}).get('init_cfg')
-    if not isinstance(init_cfg, dict) or init_cfg.get('type') != 'Pretrained':
-        return
-    ckpt = init_cfg.get('checkpoint', '')
-    if '://' in ckpt or osp.isfile(ckpt):
+    from mmmamba.models.utils.init_cfg import split_init_cfg
+    pretrained, _ = split_init_cfg(
+        cfg.get('model', {}).get('backbone', {}).get('init_cfg'))
+    ckpt = pretrained[0].get('checkpoint', '') if pretrained else ''
+    if not pretrained or '://' in ckpt or osp.isfile(ckpt):
         return
     raise FileNotFoundError(
         f'pretrained backbone checkpoint {ckpt!r} does not exist. Download '
