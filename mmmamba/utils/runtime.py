@@ -78,6 +78,8 @@ class CPUAmpOptimWrapper(OptimWrapper):
 
     def __init__(self, dtype='bfloat16', **kwargs):
         super().__init__(**kwargs)
+        # patches mmcv (NMS / RoIAlign have no bf16 CPU kernels): only when
+        # this wrapper is built, i.e. by tools/train.py --amp on a CPU
         run_mmcv_ops_in_fp32()
         self.cast_dtype = getattr(torch, dtype) if isinstance(dtype, str) \
             else dtype
