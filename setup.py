@@ -14,6 +14,7 @@ from pathlib import Path
 
 from setuptools import find_packages, setup
 from setuptools.command.build_py import build_py
+from setuptools.command.editable_wheel import editable_wheel
 
 ROOT = Path(__file__).resolve().parent
 
@@ -212,9 +213,41 @@ class BuildPyWithConfigs(build_py):
         (mim / 'model-index.yml').write_text('Import:\n  - configs/a2mamba/metafile.yml\n')
 
 
+# The mmmamba:: config prefix must be known before stock mmdet / mmseg tools parse a config,
+# i.e. before `custom_imports` run: a .pth file in site-packages installs mmmamba_config_hook
+# at interpreter start (a finder; it imports nothing heavy). See mmmamba_config_hook.py.
+CONFIG_HOOK_PTH = 'mmmamba_config_hook.pth'
+CONFIG_HOOK_LINE = ("import importlib.util; importlib.util.find_spec('mmmamba_config_hook') "
+                    "and __import__('mmmamba_config_hook').install()\n")
+
+
+def write_config_hook_pth(directory):
+    """Write the .pth file into `directory` (the root of what becomes site-packages)."""
+    Path(directory, CONFIG_HOOK_PTH).write_text(CONFIG_HOOK_LINE)
+
+
+class BuildPyWithConfigHook(BuildPyWithConfigs):
+    """Regular installs: the .pth file goes next to the packages (site-packages)."""
+
+    def run(self):
+        super().run()
+        if not getattr(self, 'editable_mode', False):
+            write_config_hook_pth(self.build_lib)
+
+
+class EditableWheelWithConfigHook(editable_wheel):
+    """Editable installs (PEP 660): the .pth file goes into the editable wheel's root, which pip
+    unpacks into site-packages (next to setuptools' own __editable__ .pth)."""
+
+    def _run_build_commands(self, dist_name, unpacked_wheel, build_lib, tmp_dir):
+        outputs = super()._run_build_commands(dist_name, unpacked_wheel, build_lib, tmp_dir)
+        write_config_hook_pth(unpacked_wheel)
+        return outputs
+
+
 def main():
     ext_modules = get_extensions()
-    cmdclass = {'build_py': BuildPyWithConfigs}
+    cmdclass = {'build_py': BuildPyWithConfigHook, 'editable_wheel': EditableWheelWithConfigHook}
     if ext_modules:
         from torch.utils.cpp_extension import BuildExtension
         cmdclass['build_ext'] = BuildExtension
@@ -226,6 +259,7 @@ def main():
         long_description=(ROOT / 'README.md').read_text(encoding='utf-8'),
         long_description_content_type='text/markdown',
         packages=find_packages(include=['mmmamba', 'mmmamba.*']),
+        py_modules=['mmmamba_config_hook'],
         python_requires='>=3.10',
         install_requires=read_requirements('runtime.txt'),
         extras_require={'tests': read_requirements('tests.txt')},

@@ -65,7 +65,6 @@ CUDA_HOST_HINT = ('build it with `bash tools/setup_env.sh` (or '
                   '`MMMAMBA_BUILD_CUDA_HOST=1 pip install -e . '
                   '--no-build-isolation`)')
 TRITON_HINT = '`pip install triton` (a CUDA GPU runs its kernels)'
-logger = logging.getLogger(__name__)
 
 
 class BackendUnavailableError(RuntimeError):
@@ -79,20 +78,37 @@ class Choice(NamedTuple):
 
 _forced_stack = []
 _extension_cache = {}
+logger = logging.getLogger(__name__)
+
+
+def assume_constant_result(fn):
+    """``torch.compiler.assume_constant_result``, without importing
+    ``torch._dynamo`` (and with it Triton: seconds) when mmmamba is
+    imported; Dynamo reads the same attribute when it traces ``fn``."""
+    fn._dynamo_marked_constant = True
+    return fn
 
 
 def load_extension():
-    """``(module, None)`` if ``mmmamba._C`` imports, else ``(None, error)``."""
+    """``(module, None)`` if ``mmmamba._C`` imports, else ``(None, error)``.
+
+    The first failure logs one WARNING: calls on CPU tensors then run the
+    (much slower) reference operators.
+    """
     if 'ext' not in _extension_cache:
         try:
             module = importlib.import_module('mmmamba._C')
             _extension_cache['ext'] = (module, None)
         except ImportError as error:  # not built, or built for another torch
             _extension_cache['ext'] = (None, error)
+            logger.warning(
+                'mmmamba._C could not be loaded (%s): the operators fall back '
+                'to the pure-PyTorch reference on CPU (several times slower); '
+                '%s', error, BUILD_HINT)
     return _extension_cache['ext']
 
 
-@torch.compiler.assume_constant_result
+@assume_constant_result
 def _extension_error():
     """'' if ``mmmamba._C`` imports, else why not (a constant for Dynamo)."""
     module, error = load_extension()
@@ -113,7 +129,7 @@ def extension():
     return load_extension()[0]
 
 
-@torch.compiler.assume_constant_result
+@assume_constant_result
 def _cuda_built():
     module, _ = load_extension()
     return module is not None and bool(module.has_cuda())
@@ -162,7 +178,7 @@ def cuda_host_extension():
     return module
 
 
-@torch.compiler.assume_constant_result
+@assume_constant_result
 def _triton_installed():
     if 'triton' not in _extension_cache:
         _extension_cache['triton'] = (
@@ -174,7 +190,7 @@ def _triton_interpreted():
     return os.environ.get('TRITON_INTERPRET', '0') == '1'
 
 
-@torch.compiler.assume_constant_result
+@assume_constant_result
 def _has_kernel(backend, op):
     """Whether ``backend``'s kernel module implements ``op``."""
     from .library import backend_module

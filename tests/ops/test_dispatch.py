@@ -30,6 +30,34 @@ def test_cpu_tensors_fall_back_to_reference_without_extension(no_extension):
                                na2d_av(na2d_qk(q, q, 3), q, 3))
 
 
+def test_unloadable_extension_logs_one_warning(monkeypatch, caplog):
+    """A broken mmmamba._C: the first call that falls back says why and how
+    to build it, once; the result is the reference's."""
+    import importlib
+    real_import = importlib.import_module
+
+    def import_module(name, *args):
+        if name == 'mmmamba._C':
+            raise ImportError('undefined symbol: _ZN3c10 (built for '
+                              'another torch)')
+        return real_import(name, *args)
+
+    monkeypatch.setattr(dispatch.importlib, 'import_module', import_module)
+    monkeypatch.delitem(dispatch._extension_cache, 'ext', raising=False)
+    q = torch.randn(1, 1, 6, 6, 2)
+    with caplog.at_level('WARNING', logger=dispatch.logger.name):
+        first = na2d_qk(q, q, 3)
+        na2d_qk(q, q, 3)
+        na2d_av(first.softmax(-1), q, 3)
+    warnings = [r for r in caplog.records if r.levelname == 'WARNING']
+    assert len(warnings) == 1
+    message = warnings[0].getMessage()
+    assert 'undefined symbol' in message and 'reference' in message
+    assert 'pip install -e . --no-build-isolation' in message
+    with use_backend('reference'):
+        torch.testing.assert_close(first, na2d_qk(q, q, 3), rtol=0, atol=0)
+
+
 def test_forcing_an_unbuilt_backend_says_how_to_build(no_extension):
     q = torch.randn(1, 1, 6, 6, 2)
     with use_backend('cpu'):

@@ -38,12 +38,12 @@ import os.path as osp
 import sys
 from collections import defaultdict
 
-import torch
-import torch.nn as nn
-
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 if osp.join(ROOT, 'tools') not in sys.path:
     sys.path.insert(0, osp.join(ROOT, 'tools'))
+import _common  # noqa: E402,F401  (quiets third-party deprecation warnings)
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
 
 KINDS = ('conv', 'linear', 'norm', 'na2d_qk', 'na2d_av', 'scan',
          'global_attn')
