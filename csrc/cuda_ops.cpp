@@ -1,17 +1,24 @@
 // Tensor wrappers of the CUDA launchers (csrc/cuda/mmmamba_cuda.h), bound as
-// the cuda_* functions of mmmamba._C when built with MMMAMBA_WITH_CUDA.
+// the cuda_* functions of an extension module:
+// - mmmamba._C built with MMMAMBA_WITH_CUDA: the launchers are the nvcc
+//   build of csrc/cuda/*.cu and the tensors are CUDA tensors;
+// - mmmamba._C_cuda_host (MMMAMBA_CUDA_HOST, csrc/cuda_host/): the same
+//   launchers compiled by the host compiler over the CUDA emulation, and
+//   the tensors are CPU tensors (the `cuda_host` test backend).
 //
 // Compiled by the host compiler against the torch headers of whatever torch
 // is installed (the CPU build included): no CUDA torch headers, so the CUDA
 // stream arrives from Python as an integer
 // (torch.cuda.current_stream().cuda_stream) and outputs are allocated with
-// plain at::empty / at::zeros on the inputs' device. Inputs must already be
-// contiguous CUDA tensors of the launchers' dtypes (T = float32 / float16 /
-// bfloat16; fp32 for rpb, A, delta_bias and the scan's states and grads);
-// mmmamba/ops/kernels/cuda.py casts. Every wrapper checks dtypes, shapes and
-// devices (the kernels index raw pointers) and raises with the cudaError
-// number when a launch fails.
-#ifdef MMMAMBA_WITH_CUDA
+// plain at::empty on the inputs' device. Inputs must already be contiguous
+// tensors of the launchers' dtypes: T = float32 / float16 / bfloat16 /
+// float64, and the accumulation dtype (float32, float64 when T is) for rpb,
+// A, delta_bias and the scan's states and grads; mmmamba/ops/kernels/
+// cuda.py casts. Every wrapper checks dtypes, shapes and devices (the
+// kernels index raw pointers) and raises with the op's name and the
+// cudaError when a launch fails. Reductions of the kernels' partial sums
+// (rpb, dA, dB, d bias) are torch sums: deterministic, no atomics.
+#if defined(MMMAMBA_WITH_CUDA) || defined(MMMAMBA_CUDA_HOST)
 
 #include <torch/extension.h>
 
@@ -21,21 +28,40 @@
 
 namespace {
 
+#ifdef MMMAMBA_CUDA_HOST
+constexpr const char* kDeviceName = "CPU (cuda_host emulation)";
+bool on_kernel_device(const at::Tensor& t) { return t.is_cpu(); }
+#else
+constexpr const char* kDeviceName = "CUDA";
+bool on_kernel_device(const at::Tensor& t) { return t.is_cuda(); }
+#endif
+
 // MMDtype of a T-typed tensor.
 int mm_dtype(const at::Tensor& t, const char* name) {
-  const at::ScalarType s = t.scalar_type();
-  TORCH_CHECK(s == at::kFloat || s == at::kHalf || s == at::kBFloat16, name,
-              " must be float32, float16 or bfloat16, got ", s,
-              " (mmmamba.ops.kernels.cuda casts)");
-  return s == at::kFloat ? MM_FLOAT32
-                         : (s == at::kHalf ? MM_FLOAT16 : MM_BFLOAT16);
+  switch (t.scalar_type()) {
+    case at::kFloat: return MM_FLOAT32;
+    case at::kHalf: return MM_FLOAT16;
+    case at::kBFloat16: return MM_BFLOAT16;
+    case at::kDouble: return MM_FLOAT64;
+    default:
+      TORCH_CHECK(false, name, " must be float32, float16, bfloat16 or "
+                  "float64, got ", t.scalar_type(),
+                  " (mmmamba.ops.kernels.cuda casts)");
+  }
 }
 
-// t is a contiguous CUDA tensor on `device` with `dtype` and `sizes`.
+// The accumulation dtype of T: float64 for float64, else float32.
+at::ScalarType acc_dtype(const at::Tensor& lead) {
+  return lead.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+}
+
+// t is a contiguous tensor of the kernels' device type on `device` with
+// `dtype` and `sizes`.
 void expect(const at::Tensor& t, const char* name, at::ScalarType dtype,
             const at::Device& device, at::IntArrayRef sizes) {
-  TORCH_CHECK(t.is_cuda() && t.device() == device, name,
-              " must be a CUDA tensor on ", device, ", got ", t.device());
+  TORCH_CHECK(on_kernel_device(t) && t.device() == device, name,
+              " must be a ", kDeviceName, " tensor on ", device, ", got ",
+              t.device());
   TORCH_CHECK(t.is_contiguous(), name, " must be contiguous");
   TORCH_CHECK(t.scalar_type() == dtype, name, " must be ", dtype, ", got ",
               t.scalar_type());
@@ -45,7 +71,8 @@ void expect(const at::Tensor& t, const char* name, at::ScalarType dtype,
 
 // The leading tensor of a call: CUDA, `dim`-D; fixes device and dtype T.
 void expect_lead(const at::Tensor& t, const char* name, int64_t dim) {
-  TORCH_CHECK(t.is_cuda(), name, " must be a CUDA tensor, got ", t.device());
+  TORCH_CHECK(on_kernel_device(t), name, " must be a ", kDeviceName,
+              " tensor, got ", t.device());
   TORCH_CHECK(t.dim() == dim, name, " must be ", dim, "-D, got ", t.sizes());
   mm_dtype(t, name);
   expect(t, name, t.scalar_type(), t.device(), t.sizes());
@@ -68,16 +95,19 @@ mm_stream_t as_stream(int64_t stream) {
   return reinterpret_cast<mm_stream_t>(static_cast<intptr_t>(stream));
 }
 
+// rc: a launcher's status (see mmmamba_cuda.h).
 void check_launch(int rc, const char* op) {
-  TORCH_CHECK(rc == 0, op, ": CUDA launch failed with cudaError ", rc);
+  TORCH_CHECK(rc >= 0, "mmmamba ", op, ": a CUDA error was already pending "
+              "before its kernels were launched, from earlier work on the "
+              "device: cudaError ", -rc, " (", mm_cuda_error_string(-rc),
+              "); run with CUDA_LAUNCH_BLOCKING=1 to find the kernel that "
+              "raised it");
+  TORCH_CHECK(rc == 0, "mmmamba ", op, ": CUDA kernel launch failed: "
+              "cudaError ", rc, " (", mm_cuda_error_string(rc), ")");
 }
 
-const float* optional_ptr(const c10::optional<at::Tensor>& t) {
-  return t.has_value() ? t->data_ptr<float>() : nullptr;
-}
-
-float* defined_ptr(const at::Tensor& t) {
-  return t.defined() ? t.data_ptr<float>() : nullptr;
+const void* optional_ptr(const c10::optional<at::Tensor>& t) {
+  return t.has_value() ? t->data_ptr() : nullptr;
 }
 
 // Neighborhood attention: query / value-like tensors B × heads × H × W × C.
@@ -94,7 +124,7 @@ std::vector<int64_t> attn_sizes(const at::Tensor& x, int64_t Kh, int64_t Kw) {
 
 void expect_rpb(const at::Tensor& rpb, const at::Tensor& q, int64_t Kh,
                 int64_t Kw) {
-  expect(rpb, "rpb", at::kFloat, q.device(),
+  expect(rpb, "rpb", acc_dtype(q), q.device(),
          {q.size(1), 2 * Kh - 1, 2 * Kw - 1});
 }
 
@@ -114,7 +144,7 @@ at::Tensor cuda_na2d_qk_forward(const at::Tensor& q, const at::Tensor& k,
   return attn;
 }
 
-// Returns dq, dk (T) and drpb (fp32, undefined without rpb).
+// Returns dq, dk (T) and drpb (acc, undefined without rpb).
 std::vector<at::Tensor> cuda_na2d_qk_backward(
     const at::Tensor& grad, const at::Tensor& q, const at::Tensor& k,
     bool with_rpb, int64_t Kh, int64_t Kw, int64_t dh, int64_t dw,
@@ -124,15 +154,19 @@ std::vector<at::Tensor> cuda_na2d_qk_backward(
   expect(grad, "grad", q.scalar_type(), q.device(), attn_sizes(q, Kh, Kw));
   const MMNAParams p = na_params(q, Kh, Kw, dh, dw);
   auto dq = at::empty_like(q), dk = at::empty_like(k);
-  at::Tensor drpb;  // summed with atomics: zero-filled
+  at::Tensor part;  // batch × heads × tiles × (2Kh-1) × (2Kw-1) partial sums
   if (with_rpb)
-    drpb = at::zeros({q.size(1), 2 * Kh - 1, 2 * Kw - 1},
-                     q.options().dtype(at::kFloat));
+    part = at::zeros({q.size(0), q.size(1), mm_na2d_rpb_tiles(&p),
+                      2 * Kh - 1, 2 * Kw - 1},
+                     q.options().dtype(acc_dtype(q)));
   check_launch(mm_na2d_qk_backward(&p, mm_dtype(q, "query"), grad.data_ptr(),
                                    q.data_ptr(), k.data_ptr(), dq.data_ptr(),
-                                   dk.data_ptr(), defined_ptr(drpb),
+                                   dk.data_ptr(),
+                                   with_rpb ? part.data_ptr() : nullptr,
                                    as_stream(stream)),
                "na2d_qk_backward");
+  at::Tensor drpb;
+  if (with_rpb) drpb = part.sum({0, 2});
   return {dq, dk, drpb};
 }
 
@@ -168,8 +202,8 @@ std::vector<at::Tensor> cuda_na2d_av_backward(const at::Tensor& grad,
   return {dattn, dv};
 }
 
-// Selective scan: u, delta: T batch × D × L; A: fp32 D × N; B: T
-// batch × N × L; bias: fp32 D or None.
+// Selective scan: u, delta: T batch × D × L; A: acc D × N; B: T
+// batch × N × L; bias: acc D or None.
 MMScanParams scan_params(const at::Tensor& u, const at::Tensor& delta,
                          const at::Tensor& A, const at::Tensor& B,
                          const c10::optional<at::Tensor>& bias,
@@ -179,11 +213,20 @@ MMScanParams scan_params(const at::Tensor& u, const at::Tensor& delta,
   TORCH_CHECK(A.dim() == 2, "A must be (D, N), got ", A.sizes());
   const int64_t N = A.size(1);
   expect(delta, "delta", u.scalar_type(), u.device(), u.sizes());
-  expect(A, "A", at::kFloat, u.device(), {D, N});
+  expect(A, "A", acc_dtype(u), u.device(), {D, N});
   expect(B, "B", u.scalar_type(), u.device(), {batch, N, L});
   if (bias.has_value())
-    expect(*bias, "delta_bias", at::kFloat, u.device(), {D});
+    expect(*bias, "delta_bias", acc_dtype(u), u.device(), {D});
+  TORCH_CHECK(batch > 0 && D > 0 && N > 0 && L > 0, "selective scan sizes "
+              "must be positive, got u ", u.sizes(), " and A ", A.sizes());
   return MMScanParams{batch, D, N, L, softplus ? 1 : 0};
+}
+
+// The chunk summaries the scan kernels exchange: batch × D × N × chunks × 2.
+at::Tensor scan_workspace(const MMScanParams& p, const at::Tensor& u) {
+  return at::empty({p.batch, p.channels, p.state,
+                    mm_selective_scan_chunks(p.length), 2},
+                   u.options().dtype(acc_dtype(u)));
 }
 
 at::Tensor cuda_selective_scan_forward(const at::Tensor& u,
@@ -194,39 +237,43 @@ at::Tensor cuda_selective_scan_forward(const at::Tensor& u,
                                        bool softplus, int64_t stream) {
   const MMScanParams p = scan_params(u, delta, A, B, bias, softplus);
   auto h = at::empty({p.batch, p.channels, p.state, p.length},
-                     u.options().dtype(at::kFloat));
+                     u.options().dtype(acc_dtype(u)));
+  auto summary = scan_workspace(p, u);
   check_launch(mm_selective_scan_forward(
                    &p, mm_dtype(u, "u"), u.data_ptr(), delta.data_ptr(),
-                   A.data_ptr<float>(), B.data_ptr(), optional_ptr(bias),
-                   h.data_ptr<float>(), as_stream(stream)),
+                   A.data_ptr(), B.data_ptr(), optional_ptr(bias),
+                   h.data_ptr(), summary.data_ptr(), as_stream(stream)),
                "selective_scan_forward");
   return h;
 }
 
-// Returns du, ddelta, dA, dB and dbias (undefined without bias), all fp32.
+// Returns du, ddelta, dA, dB and dbias (undefined without bias), all acc.
 std::vector<at::Tensor> cuda_selective_scan_backward(
     const at::Tensor& grad, const at::Tensor& h, const at::Tensor& u,
     const at::Tensor& delta, const at::Tensor& A, const at::Tensor& B,
     const c10::optional<at::Tensor>& bias, bool softplus, int64_t stream) {
   const MMScanParams p = scan_params(u, delta, A, B, bias, softplus);
   const std::vector<int64_t> states{p.batch, p.channels, p.state, p.length};
-  expect(grad, "grad", at::kFloat, u.device(), states);
-  expect(h, "h", at::kFloat, u.device(), states);
-  const auto f32 = u.options().dtype(at::kFloat);
-  // du, ddelta are written by their owning thread; the rest sum atomically
-  auto du = at::empty(u.sizes(), f32), ddelta = at::empty(u.sizes(), f32);
-  auto dA = at::zeros(A.sizes(), f32), dB = at::zeros(B.sizes(), f32);
-  at::Tensor dbias;
-  if (bias.has_value()) dbias = at::zeros(bias->sizes(), f32);
+  const at::ScalarType acc = acc_dtype(u);
+  expect(grad, "grad", acc, u.device(), states);
+  expect(h, "h", acc, u.device(), states);
+  const auto opts = u.options().dtype(acc);
+  // every element is written by the thread that owns it (no zero-fill)
+  auto du = at::empty(u.sizes(), opts), ddelta = at::empty(u.sizes(), opts);
+  auto dA_part = at::empty({p.batch, p.channels, p.state,
+                            mm_selective_scan_chunks(p.length)}, opts);
+  auto dB_part = at::empty(states, opts);
+  auto summary = scan_workspace(p, u);
   check_launch(mm_selective_scan_backward(
-                   &p, mm_dtype(u, "u"), grad.data_ptr<float>(),
-                   h.data_ptr<float>(), u.data_ptr(), delta.data_ptr(),
-                   A.data_ptr<float>(), B.data_ptr(), optional_ptr(bias),
-                   du.data_ptr<float>(), ddelta.data_ptr<float>(),
-                   dA.data_ptr<float>(), dB.data_ptr<float>(),
-                   defined_ptr(dbias), as_stream(stream)),
+                   &p, mm_dtype(u, "u"), grad.data_ptr(), h.data_ptr(),
+                   u.data_ptr(), delta.data_ptr(), A.data_ptr(),
+                   B.data_ptr(), optional_ptr(bias), du.data_ptr(),
+                   ddelta.data_ptr(), dA_part.data_ptr(), dB_part.data_ptr(),
+                   summary.data_ptr(), as_stream(stream)),
                "selective_scan_backward");
-  return {du, ddelta, dA, dB, dbias};
+  at::Tensor dbias;
+  if (bias.has_value()) dbias = ddelta.sum({0, 2});
+  return {du, ddelta, dA_part.sum({0, 3}), dB_part.sum(1), dbias};
 }
 
 // A2SSM aggregation: states B × G × d × H × W, maps B × G/2 × Hp × Wp × K²,
@@ -297,6 +344,12 @@ std::vector<at::Tensor> cuda_a2ssm_aggregate_backward(
 
 void add_cuda_ops(pybind11::module_& m) {
   using pybind11::arg;
+  m.def("cuda_kernel_image_status", &mm_cuda_kernel_image_status,
+        "0 if the kernels have an image for the current device, else the "
+        "cudaError of the query");
+  m.def("cuda_error_string", &mm_cuda_error_string, arg("code"));
+  m.def("cuda_selective_scan_chunks", &mm_selective_scan_chunks,
+        arg("length"), "chunks the CUDA scan cuts a sequence into");
   m.def("cuda_na2d_qk_forward", &cuda_na2d_qk_forward, arg("query"),
         arg("key"), arg("rpb"), arg("kernel_h"), arg("kernel_w"),
         arg("dilation_h"), arg("dilation_w"), arg("stream"));
@@ -325,4 +378,5 @@ void add_cuda_ops(pybind11::module_& m) {
         arg("stream"));
 }
 
-#endif  // MMMAMBA_WITH_CUDA
+#endif  // MMMAMBA_WITH_CUDA || MMMAMBA_CUDA_HOST
+

@@ -1,8 +1,15 @@
 // Per-element math shared by the CPU kernels (csrc/cpu/*.cpp) and the CUDA
-// kernels (csrc/cuda/*.cu): the NATTEN (<= 0.17) window rule, softplus with
-// threshold 20 and the scan recurrence step. No torch headers: nvcc compiles
-// it for the device and g++ compiles it for the host, so what the CPU tests
-// prove is the arithmetic the GPU runs.
+// kernels (csrc/cuda/*.cu, also built for the host by the cuda_host
+// backend): the NATTEN (<= 0.17) window rule and its inverses, softplus with
+// threshold 20 and the scan recurrence. No torch headers: nvcc compiles it
+// for the device and g++ for the host. The CPU kernels use the window rule
+// and the scan step; the softplus of their path is torch's, and their
+// inverse tables are built from the forward rule.
+//
+// The same window rule exists once in Python
+// (mmmamba/ops/neighborhood/indexing.py, the reference's tables) and once
+// in Triton (mmmamba/ops/kernels/triton/window.py); the three change
+// together (docs/design.md § Neighborhood attention).
 //
 // Window rule per axis (mirrors mmmamba/ops/neighborhood/indexing.py): an
 // axis of length n with odd kernel K and dilation d splits into d
@@ -40,6 +47,13 @@ MM_HD int na_rpb_index(int i, int s, int k, int K, int d) {
   return K - 1 + s + k - i / d;
 }
 
+// Inverse of na_rpb_index: the slot k of query i's window (start s) whose
+// bias index is r, or -1 if no neighbour of i has that index.
+MM_HD int na_slot_of_rpb(int i, int s, int r, int K, int d) {
+  const int k = r - (K - 1) - s + i / d;
+  return (k >= 0 && k < K) ? k : -1;
+}
+
 // Inverse of the window rule along one axis: the slot of key p in query q's
 // window (q in p's dilation group), or -1 if q's window does not contain p.
 MM_HD int na_slot_of(int q, int p, int n, int K, int d) {
@@ -67,13 +81,35 @@ MM_HD T mm_softplus_grad(T x) {
   return z / (z + T(1));
 }
 
-// One step of the diagonal recurrence h_t = exp(dt·A)·h_{t-1} + dt·B·u.
-// Returns the new state; *decay receives exp(dt·A) (needed by backward).
+// One step of the diagonal recurrence h_t = exp(dt·A)·h_{t-1} + dt·B·u as
+// the affine map h -> decay·h + input: returns the input dt·B·u, *decay
+// receives exp(dt·A).
+template <typename T>
+MM_HD T mm_scan_element(T dt, T a, T b, T u, T* decay) {
+  *decay = mm_exp(dt * a);
+  return dt * b * u;
+}
+
+// One step of the recurrence: the new state; *decay receives exp(dt·A)
+// (needed by backward).
 template <typename T>
 MM_HD T mm_scan_step(T h_prev, T dt, T a, T b, T u, T* decay) {
-  const T e = mm_exp(dt * a);
-  *decay = e;
-  return e * h_prev + dt * b * u;
+  const T x = mm_scan_element(dt, a, b, u, decay);
+  return *decay * h_prev + x;
+}
+
+// The affine map h -> decay·h + value of one or more consecutive steps.
+template <typename T>
+struct ScanPair {
+  T decay, value;
+};
+
+// The map of `first` followed by `second` (associative; identity {1, 0}):
+// what parallel scans combine (csrc/cuda/selective_scan.cu).
+template <typename T>
+MM_HD ScanPair<T> mm_scan_compose(ScanPair<T> first, ScanPair<T> second) {
+  return ScanPair<T>{first.decay * second.decay,
+                     second.decay * first.value + second.value};
 }
 
 // One reverse step of that recurrence. carry is the gradient flowing back

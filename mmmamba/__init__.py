@@ -1,12 +1,17 @@
 """mmmamba: A2Mamba backbones and MASS necks for mmdet and mmseg.
 
-Importing the package registers its models in BOTH ``mmdet.registry.MODELS``
-and ``mmseg.registry.MODELS`` so stock configs can say ``type='A2Mamba'``.
+Importing the package registers its models in ``MODELS`` of mmdet and / or
+mmseg (whichever is installed) so their configs can say ``type='A2Mamba'``,
+and the ``mmmamba::`` config prefix (``_base_ = ['mmmamba::a2mamba/...']``).
+It changes nothing else in mmengine, mmcv, mmdet or mmseg: the adaptations
+our tools need (CPU runs, weights-only resume) are in :mod:`mmmamba.utils`
+and applied by the tools.
 """
-from .version import __version__
-from . import models  # noqa: F401  (registers the models)
-from .utils import register_config_scope
+import mmmamba_config_hook
 
-register_config_scope()  # `_base_ = ['mmmamba::a2mamba/...']` resolves
+from . import models  # noqa: F401  (registers the models)
+from .version import __version__
+
+mmmamba_config_hook.register()
 
 __all__ = ['__version__']

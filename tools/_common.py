@@ -1,12 +1,42 @@
-"""Shared set-up of the tools (train, test, analysis, deploy; mmdet, mmseg)."""
+"""Shared set-up of our tools (train, test, demo, analysis, deploy; mmdet and mmseg)."""
 import os
 import os.path as osp
-
-from mmengine.config import DictAction
-from mmengine.logging import print_log
+import re
+import warnings
 
 FRAMEWORKS = ('mmdet', 'mmseg')
 _RUN_COUNT = 0
+# Deprecation notices of third-party packages that our users cannot act on,
+# silenced by message in our tools only (every other warning still shows):
+# Python warnings and the same notices that mmengine logs as WARNING records.
+THIRD_PARTY_DEPRECATIONS = (
+    r'pkg_resources is deprecated as an API',  # mmengine / mmcv imports
+    r'`torch\.jit\.(script|interface)` is deprecated',  # torch.distributed
+    r'``build_loss`` would be deprecated soon',  # mmseg's own heads
+    r'`reduce_zero_label` will be deprecated',  # mmseg's LoadAnnotations
+    r'Default ``avg_non_ignore`` is False',  # mmseg's loss (default notice)
+    r'"FileClient" will be deprecated in future',  # mmengine.fileio, logged
+    r'"HardDiskBackend" is the alias of "LocalBackend"',  # the same
+)
+
+
+def quiet_third_party_warnings():
+    """Filter ``THIRD_PARTY_DEPRECATIONS`` (idempotent; call before the
+    imports that emit them)."""
+    for message in THIRD_PARTY_DEPRECATIONS:
+        warnings.filterwarnings('ignore', message=message)
+
+
+def drop_third_party_deprecations(record):
+    """logging filter: drops the records of ``THIRD_PARTY_DEPRECATIONS``."""
+    message = record.getMessage()
+    return not any(re.match(p, message) for p in THIRD_PARTY_DEPRECATIONS)
+
+
+quiet_third_party_warnings()
+
+from mmengine.config import DictAction  # noqa: E402  (after the filter)
+from mmengine.logging import print_log  # noqa: E402
 
 
 def add_launch_args(parser):
@@ -100,17 +130,72 @@ def check_pretrained(cfg):
     The backbone would fail later in ``init_weights`` anyway; this says how
     to train without the released checkpoint.
     """
-    init_cfg = cfg.get('model', {}).get('backbone', {}).get('init_cfg')
-    if not isinstance(init_cfg, dict) or init_cfg.get('type') != 'Pretrained':
-        return
-    ckpt = init_cfg.get('checkpoint', '')
-    if '://' in ckpt or osp.isfile(ckpt):
+    from mmmamba.models.utils.init_cfg import split_init_cfg
+    pretrained, _ = split_init_cfg(
+        cfg.get('model', {}).get('backbone', {}).get('init_cfg'))
+    ckpt = pretrained[0].get('checkpoint', '') if pretrained else ''
+    if not pretrained or '://' in ckpt or osp.isfile(ckpt):
         return
     raise FileNotFoundError(
         f'pretrained backbone checkpoint {ckpt!r} does not exist. Download '
         f'the released A2Mamba weights there (the directory is set in '
         f'configs/a2mamba/_base_/a2mamba_pretrained.py), or train from '
         f'scratch with --cfg-options model.backbone.init_cfg=None')
+
+
+def add_allow_partial_arg(parser):
+    """``--allow-partial``: test.py / demo.py then load a checkpoint that
+    does not fit the model (with a warning) instead of refusing it."""
+    parser.add_argument(
+        '--allow-partial', action='store_true',
+        help='load a checkpoint whose tensors do not all fit the model '
+        '(missing tensors keep their initial values); refused otherwise')
+
+
+def read_model_checkpoint(filename):
+    """``(checkpoint, state_dict)`` of a detector / segmentor checkpoint
+    (path or http(s) URL), read weights-only; exits with the reason if it is
+    not one."""
+    from mmmamba.models.utils.checkpoint import (extract_state_dict,
+                                                 load_checkpoint_file)
+    try:
+        checkpoint = load_checkpoint_file(filename)
+        return checkpoint, extract_state_dict(checkpoint)
+    except (OSError, RuntimeError, KeyError, TypeError) as err:
+        raise SystemExit(f'error: {err}') from err
+
+
+def check_checkpoint_fits(model, state_dict, filename, allow_partial=False):
+    """Exit (status 1) listing the first missing / unexpected / mismatched
+    tensors when ``state_dict`` does not fit ``model``; with
+    ``allow_partial`` log that as a warning and go on."""
+    import logging
+
+    from mmengine.model import is_model_wrapper
+
+    from mmmamba.models.utils.checkpoint import describe_mismatch
+    if is_model_wrapper(model):
+        model = model.module
+    problems = describe_mismatch(model.state_dict(), state_dict)
+    if not problems:
+        return
+    message = (f'checkpoint {filename} does not fit the {type(model).__name__}'
+               f' of the config: {problems}')
+    if not allow_partial:
+        raise SystemExit(f'error: {message}. Is it the checkpoint of this '
+                         f'config? (--allow-partial loads it anyway)')
+    print_log(f'{message}; loading it anyway (--allow-partial)',
+              logger='current', level=logging.WARNING)
+
+
+def log_backends():
+    """Log which backend runs each mmmamba operator on this machine."""
+    import torch
+
+    from mmmamba.ops.report import describe_backends
+    device = 'cuda' if torch.cuda.is_available() else 'cpu'
+    for line in describe_backends(device):
+        print_log(f'mmmamba op {line}', logger='current')
 
 
 def build_runner(cfg, framework):
@@ -129,6 +214,8 @@ def build_runner(cfg, framework):
         runner = Runner.from_cfg(cfg)
     else:
         runner = RUNNERS.build(cfg)
+    runner.logger.addFilter(drop_third_party_deprecations)
     print_log(f'{framework} runner built from {cfg.filename}',
               logger='current')
+    log_backends()
     return runner

@@ -8,15 +8,19 @@ only, loadable with ``init_cfg=dict(type='Pretrained', checkpoint=OUT)``.
 allow-list with full unpickling: only for files whose origin you trust.
 """
 import argparse
+import os.path as osp
+import sys
 
-import torch
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+import _common  # noqa: E402,F401  (quiets third-party deprecation warnings)
+import torch  # noqa: E402
 
-from mmmamba.models.utils import convert_official_a2mamba
-from mmmamba.models.utils.checkpoint import (extract_state_dict,
-                                             load_checkpoint_file)
+from mmmamba.models.utils import convert_official_a2mamba  # noqa: E402
+from mmmamba.models.utils.checkpoint import (  # noqa: E402
+    extract_state_dict, load_checkpoint_file)
 
 
-def parse_args():
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('src', help='released checkpoint (.pth)')
     parser.add_argument('dst', help='output path')
@@ -26,23 +30,35 @@ def parse_args():
     parser.add_argument('--trust', action='store_true',
                         help='read SRC with full unpickling (trusted files '
                         'only)')
-    return parser.parse_args()
+    return parser.parse_args(argv)
 
 
-def main():
-    args = parse_args()
-    if args.trust:
-        checkpoint = torch.load(args.src, map_location='cpu',
-                                weights_only=False)
+def convert(src, state_dict_key=None, trust=False):
+    """The converted state dict and the number of dropped entries."""
+    if trust:
+        checkpoint = torch.load(src, map_location='cpu', weights_only=False)
     else:
-        checkpoint = load_checkpoint_file(args.src)
-    state_dict = extract_state_dict(checkpoint, args.state_dict_key)
+        checkpoint = load_checkpoint_file(src)
+    state_dict = extract_state_dict(checkpoint, state_dict_key)
     converted = convert_official_a2mamba(state_dict)
+    return converted, len(state_dict) - len(converted)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        converted, dropped = convert(args.src, args.state_dict_key,
+                                     args.trust)
+    except (OSError, RuntimeError, KeyError, TypeError, ValueError) as err:
+        # the loaders' messages say what is wrong and what to do
+        message = err.args[0] if isinstance(err, KeyError) else err
+        raise SystemExit(f'convert_official_ckpt.py: error: {message}') \
+            from err
     torch.save({'state_dict': converted,
                 'meta': {'converted_from': args.src}}, args.dst)
     print(f'wrote {len(converted)} tensors to {args.dst} '
-          f'({len(state_dict) - len(converted)} released entries dropped: '
-          f'classifier head and tied bias copies)')
+          f'({dropped} released entries dropped: classifier head and tied '
+          f'bias copies)')
 
 
 if __name__ == '__main__':

@@ -5,24 +5,29 @@ predictions are drawn by that framework's visualizer (boxes + masks, or the
 label map blended over the image).
 
     python tools/demo.py IMAGE CONFIG CHECKPOINT --out result.png \
-        [--score-thr 0.3] [--opacity 0.5] [--device cpu]
+        [--score-thr 0.3] [--opacity 0.5] [--device cpu] [--allow-partial]
+
+The checkpoint must fit the model (see tools/test.py); class names come from
+its ``meta`` (as the runner saves them), else from the config's test set.
 """
 import argparse
 import os
 import os.path as osp
 import sys
-
-from mmengine.config import DictAction
+import warnings
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from _common import load_config  # noqa: E402
+from _common import (add_allow_partial_arg,  # noqa: E402
+                     check_checkpoint_fits, load_config,
+                     read_model_checkpoint)
+from mmengine.config import DictAction  # noqa: E402
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('img', help='image file')
     parser.add_argument('config', help='config file (or mmmamba::...)')
-    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('checkpoint', help='checkpoint file or http(s) URL')
     parser.add_argument('--out', default='result.png', help='output PNG')
     parser.add_argument('--device', default=None,
                         help='cuda:0 / cpu (default: cuda if available)')
@@ -31,7 +36,20 @@ def parse_args(argv=None):
     parser.add_argument('--opacity', type=float, default=0.5,
                         help='mmseg: opacity of the drawn label map')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    add_allow_partial_arg(parser)
     return parser.parse_args(argv)
+
+
+def dataset_meta(checkpoint, cfg, datasets):
+    """Class names (and palette) saved in the checkpoint, else those of the
+    config's test set."""
+    meta = checkpoint.get('meta') or {}
+    if meta.get('dataset_meta'):
+        return dict(meta['dataset_meta'])
+    dataset = cfg.test_dataloader.dataset
+    found = dict(getattr(datasets.get(dataset.type), 'METAINFO', {}))
+    found.update(dataset.get('metainfo') or {})
+    return found
 
 
 def main(argv=None):
@@ -49,18 +67,26 @@ def main(argv=None):
     if framework == 'mmdet':
         from mmdet.apis import inference_detector as infer
         from mmdet.apis import init_detector as init
-        from mmdet.registry import VISUALIZERS
+        from mmdet.registry import DATASETS, VISUALIZERS
         extra = dict(pred_score_thr=args.score_thr)
     elif framework == 'mmseg':
         from mmseg.apis import inference_model as infer
         from mmseg.apis import init_model as init
-        from mmseg.registry import VISUALIZERS
+        from mmseg.registry import DATASETS, VISUALIZERS
         extra = dict(with_labels=True)
         cfg.visualizer['alpha'] = args.opacity
     else:
         raise ValueError(f'default_scope must be mmdet or mmseg, got '
                          f'{framework!r}')
-    model = init(cfg, args.checkpoint, device=device)
+    checkpoint, state_dict = read_model_checkpoint(args.checkpoint)
+    with warnings.catch_warnings():  # the weights are loaded below
+        warnings.filterwarnings('ignore', 'checkpoint is None')
+        model = init(cfg, None, device=device)
+    check_checkpoint_fits(model, state_dict, args.checkpoint,
+                          args.allow_partial)
+    model.load_state_dict(state_dict, strict=False)
+    model.dataset_meta = {**(getattr(model, 'dataset_meta', None) or {}),
+                          **dataset_meta(checkpoint, cfg, DATASETS)}
     result = infer(model, args.img)
 
     vis_cfg = dict(cfg.visualizer)

@@ -7,15 +7,19 @@ mmdet's and mmseg's registries). Without --checkpoint the weights are randomly i
 shapes and the timing are what they will be with the official weights.
 """
 import argparse
+import os.path as osp
+import sys
 import time
 
-import torch
-import torch.nn.functional as F
-from mmdet.registry import MODELS
-from mmengine.logging import MMLogger
-from skimage.data import astronaut
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+import _common  # noqa: E402,F401  (quiets third-party deprecation warnings)
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from mmdet.registry import MODELS  # noqa: E402
+from mmengine.logging import MMLogger  # noqa: E402
+from skimage.data import astronaut  # noqa: E402
 
-import mmmamba  # noqa: F401  (registers A2Mamba)
+import mmmamba  # noqa: E402,F401  (registers A2Mamba)
 
 # ImageNet statistics in the 0-255 range, as in mmdet / mmseg data preprocessors.
 MEAN = torch.tensor([123.675, 116.28, 103.53]).view(1, 3, 1, 1)

@@ -15,9 +15,9 @@ py="$venv/bin/python"
 
 case "$task" in
   seg) config=configs/a2mamba/quickstart/upernet_a2mamba_test_tinyade.py
-       data=ade image=data/tiny/ade/images/validation/ADE_val_00000.jpg ;;
+       data=ade image=data/tiny/ade/images/validation/ADE_val_00000.jpg metrics=1 ;;
   det) config=configs/a2mamba/quickstart/mask_rcnn_a2mamba_test_tinycoco.py
-       data=coco image= ;;  # the second val image (the first has no objects)
+       data=coco image= metrics=2 ;;  # the second val image (the first has no objects)
   *) echo "usage: bash tools/quickstart.sh [seg|det]" >&2; exit 2 ;;
 esac
 work=work_dirs/quickstart_$task
@@ -30,4 +30,8 @@ echo "[quickstart] training $config (CPU; validation prints the metrics at the e
 ckpt=$(cat "$work/last_checkpoint")
 echo "[quickstart] drawing the prediction for $image" >&2
 "$py" tools/demo.py "$image" "$config" "$ckpt" --device cpu --out "$work/prediction.png"
-echo "[quickstart] done: metrics above, weights $ckpt, picture $work/prediction.png" >&2
+run=$(ls -d "$work"/2*/ | tail -n 1)  # this run's log folder
+metrics=$(grep -ho 'mIoU: [0-9.]*\|coco/bbox_mAP: [0-9.]*\|coco/segm_mAP: [0-9.]*' \
+          "$run"/*.log | tail -n "$metrics" | tr '\n' ' ' || true)  # the final validation
+echo "[quickstart] done: validation ${metrics:-(no metric in $run)}" >&2
+echo "[quickstart] weights $ckpt, picture $work/prediction.png" >&2

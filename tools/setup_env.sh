@@ -47,7 +47,7 @@ import warnings
 warnings.filterwarnings('ignore', 'pkg_resources is deprecated')
 failed = []
 for name in ['torch', 'mmengine', 'mmcv.ops', 'mmdet.models', 'mmseg.models', 'triton',
-             'pkg_resources', 'mmmamba']:
+             'pkg_resources', 'mmmamba', 'mmmamba._C', 'mmmamba._C_cuda_host']:
     try:
         importlib.import_module(name)
     except Exception as exc:  # report every failure, not just the first
@@ -165,8 +165,8 @@ fi
 # ---- 4. the rest of the requirements, then mmmamba itself
 log "installing requirements/runtime.txt, tests.txt and deploy.txt (first time: about 1 min)"
 pip_install -r requirements/runtime.txt -r requirements/tests.txt -r requirements/deploy.txt
-log "installing mmmamba (editable)"
-pip_install --no-build-isolation --no-deps -e .
+log "installing mmmamba (editable), with the cuda_host test build of the CUDA kernels"
+MMMAMBA_BUILD_CUDA_HOST=1 pip_install --no-build-isolation --no-deps -e .
 log "checking dependencies (pip check)"
 pip check >&2 || die "pip check found broken dependencies"
 

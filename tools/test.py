@@ -5,6 +5,11 @@ framework comes from the config's ``default_scope``.
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out FILE|DIR]
         [--show-dir DIR] [--cfg-options k=v ...] [--launcher pytorch]
+        [--allow-partial]
+
+The checkpoint must fit the model: every tensor present with its shape and
+nothing extra, or the tool stops and lists the first offending names
+(``--allow-partial`` loads it anyway, with a warning).
 
 ``--out``: mmdet: a .pkl of the raw results; mmseg: a directory for the
 predicted label maps (as the stock mmseg tool). ``--show-dir``: save images
@@ -16,21 +21,24 @@ import sys
 
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from _common import (add_launch_args, build_runner,  # noqa: E402
-                     load_config, parse_launch_args, setup_framework)
+from _common import (add_allow_partial_arg, add_launch_args,  # noqa: E402
+                     build_runner, check_checkpoint_fits, load_config,
+                     parse_launch_args, read_model_checkpoint,
+                     setup_framework)
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description='Test (and evaluate) a detector or a segmentor')
     parser.add_argument('config', help='test config file path')
-    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('checkpoint', help='checkpoint file or http(s) URL')
     parser.add_argument('--work-dir', help='the dir to save logs and metrics')
     parser.add_argument(
         '--out', help='mmdet: pickle file of the results; mmseg: directory '
         'for the predicted segmentation maps')
     parser.add_argument(
         '--show-dir', help='directory to save images with predictions drawn')
+    add_allow_partial_arg(parser)
     add_launch_args(parser)
     return parse_launch_args(parser, argv)
 
@@ -57,7 +65,11 @@ def main(argv=None):
     elif cfg.get('work_dir', None) is None:
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
-    cfg.load_from = args.checkpoint
+    from mmmamba.models.utils.checkpoint import fetch_checkpoint, is_url
+    checkpoint = (fetch_checkpoint(args.checkpoint) if is_url(args.checkpoint)
+                  else args.checkpoint)
+    _, state_dict = read_model_checkpoint(checkpoint)
+    cfg.load_from = checkpoint
     # the test loop loads the weights; do not read the ImageNet ones
     if isinstance(cfg.model.get('backbone'), dict):
         cfg.model.backbone.init_cfg = None
@@ -68,6 +80,11 @@ def main(argv=None):
         cfg.test_evaluator['keep_results'] = True
 
     runner = build_runner(cfg, framework)
+    # mmengine would load a checkpoint that does not fit with a warning and
+    # evaluate partly random weights
+    check_checkpoint_fits(runner.model, state_dict, args.checkpoint,
+                          args.allow_partial)
+    del state_dict
     if args.out and framework == 'mmdet':
         from mmdet.evaluation import DumpDetResults
         if not args.out.endswith(('.pkl', '.pickle')):

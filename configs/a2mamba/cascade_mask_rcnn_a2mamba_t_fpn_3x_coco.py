@@ -24,8 +24,6 @@ model = dict(
             type='Pretrained',
             checkpoint=_base_.a2mamba_checkpoint_dir + '/a2mamba_tiny.pth')),
     neck=dict(in_channels=[48, 96, 256, 448]),
-    # every detection is evaluated (see mask_rcnn_a2mamba_t_fpn_1x_coco.py)
-    test_cfg=dict(rcnn=dict(score_thr=0.0)),
     roi_head=dict(bbox_head=[
         dict(
             type='ConvFCBBoxHead',

@@ -20,12 +20,7 @@ model = dict(
         init_cfg=dict(
             type='Pretrained',
             checkpoint=_base_.a2mamba_checkpoint_dir + '/a2mamba_tiny.pth')),
-    neck=dict(in_channels=[48, 96, 256, 448]),
-    # keep every detection (up to max_per_img) for evaluation: a briefly
-    # trained model still scores below the stock 0.05 and would otherwise
-    # give an empty result set and no mAP lines (extra low-scoring boxes
-    # only extend the ranking: COCO AP cannot drop)
-    test_cfg=dict(rcnn=dict(score_thr=0.0)))
+    neck=dict(in_channels=[48, 96, 256, 448]))
 
 max_epochs = 12
 train_cfg = dict(max_epochs=max_epochs)

@@ -1,4 +1,4 @@
-# Semantic FPN (FPNHead) + A2Mamba-T + MASSFPN (our neck, DESIGN §8) on
+# Semantic FPN (FPNHead) + A2Mamba-T + MASSFPN (docs/design.md § MASSFPN) on
 # ADE20K, 512x512 crops, batch 16 (8 GPUs x 2). Same optimiser and 160k
 # schedule as the UperNet configs, so the two decoders compare directly.
 _base_ = [

@@ -1,4 +1,5 @@
-// CPU kernels of the fused A2SSM aggregation (DESIGN §5).
+// CPU kernels of the fused A2SSM aggregation (docs/design.md § Fused A2SSM
+// aggregation).
 //
 // The scan writes the states as B × G × d × H × W. Heads [0, g) are
 // aggregated by the local attention map (dilation 1), heads [g, 2g) by the

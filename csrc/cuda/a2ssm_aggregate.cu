@@ -1,12 +1,12 @@
-// CUDA kernels of the fused A2SSM aggregation (DESIGN §5), the GPU twin of
-// csrc/cpu/a2ssm_aggregate.cpp.
+// CUDA kernels of the fused A2SSM aggregation (docs/design.md § Fused
+// A2SSM aggregation), the GPU twin of csrc/cpu/a2ssm_aggregate.cpp.
 //
 // The states stay in the scan's layout B × G × d × H × W (read in place, no
 // transposed or padded copy); heads [0, g) are aggregated by attn_local with
 // dilation 1, heads [g, 2g) by attn_dilated with (dh, dw), both maps
 // B × g × Hp × Wp × K² over a map that is zero past H × W. Window math is
-// the shared header's (na_window_start / na_neighbor, na_slot_of); fp32
-// accumulation, fp32 / fp16 / bf16 tensors.
+// the shared header's (na_window_start / na_neighbor, na_slot_of); acc_t<T>
+// accumulation, fp32 / fp16 / bf16 / fp64 tensors.
 //
 // Thread mapping: a block of kTile × kRows threads owns one (batch, head)
 // and kTile consecutive columns of one row; threadIdx.x walks the columns,
@@ -22,8 +22,6 @@
 //            by the inverse window rule (each output owned by one thread, no
 //            atomics); a thread sums kChannels channels per attention load.
 // No torch headers: raw pointers, MMAggParams, launchers taking a stream.
-#include <cuda_runtime.h>
-
 #include <climits>
 
 #include "../mmmamba_math.h"
@@ -103,9 +101,10 @@ __device__ __forceinline__ Window window_of(const Agg& a, int half, int i,
 
 // plane[ni, nj] of an H × W plane seen as zero-padded to Hp × Wp.
 template <typename T>
-__device__ __forceinline__ float value_at(const Agg& a, const T* plane,
+__device__ __forceinline__ acc_t<T> value_at(const Agg& a, const T* plane,
                                           int ni, int nj) {
-  return (ni < a.H && nj < a.W) ? to_f(plane[(int64_t)ni * a.W + nj]) : 0.f;
+  return (ni < a.H && nj < a.W) ? (acc_t<T>)to_f(plane[(int64_t)ni * a.W + nj])
+                                : acc_t<T>(0);
 }
 
 // The whole block copies count contiguous elements (coalesced).
@@ -120,7 +119,7 @@ template <typename T>
 __global__ void __launch_bounds__(kTile * kRows)
     aggregate_forward_kernel(Agg a, const T* attn_local,
                              const T* attn_dilated, const T* states, T* out) {
-  extern __shared__ float w[];  // kTile × K²: weights of the tile's queries
+  MM_DYNAMIC_SHARED(acc_t<T>, w);  // kTile × K²: weights of the tile's queries
   const Tile t = tile_of(a, a.W);
   const int n = min(kTile, a.W - t.j0);
   block_copy((t.half ? attn_dilated : attn_local) + attn_offset(a, t.bg) +
@@ -133,9 +132,9 @@ __global__ void __launch_bounds__(kTile * kRows)
   const int64_t HW = (int64_t)a.H * a.W;
   const T* v = states + t.bg * a.d * HW;                        // d, H, W
   T* o = out + t.bg * a.d * HW + (int64_t)t.row * a.W + j;     // d (stride HW)
-  const float* wq = w + threadIdx.x * a.KK;
+  const acc_t<T>* wq = w + threadIdx.x * a.KK;
   for (int64_t c = threadIdx.y; c < a.d; c += blockDim.y) {
-    float acc = 0.f;
+    acc_t<T> acc = 0;
     for (int ki = 0; ki < a.K; ++ki) {
       const int ni = na_neighbor(t.row, win.si, ki, win.dh);
       for (int kj = 0; kj < a.K; ++kj)
@@ -150,7 +149,7 @@ template <typename T>
 __global__ void __launch_bounds__(kTile * kRows)
     aggregate_dattn_kernel(Agg a, const T* grad, const T* states,
                            T* dattn_local, T* dattn_dilated) {
-  extern __shared__ float w[];  // kTile × K²: gradients of the tile's weights
+  MM_DYNAMIC_SHARED(acc_t<T>, w);  // kTile × K²: gradients of the tile's weights
   const Tile t = tile_of(a, a.Wp);
   const int n = min(kTile, a.Wp - t.j0);
   const int j = t.j0 + threadIdx.x;
@@ -163,7 +162,7 @@ __global__ void __launch_bounds__(kTile * kRows)
     for (int k = threadIdx.y; k < a.KK; k += blockDim.y) {
       const int ni = na_neighbor(t.row, win.si, k / a.K, win.dh);
       const int nj = na_neighbor(j, win.sj, k % a.K, win.dw);
-      float acc = 0.f;
+      acc_t<T> acc = 0;
       if (live && ni < a.H && nj < a.W) {
         const T* g = grad + slice + (int64_t)t.row * a.W + j;  // d (stride HW)
         const T* v = states + slice + (int64_t)ni * a.W + nj;  // d (stride HW)
@@ -193,7 +192,7 @@ __global__ void __launch_bounds__(kTile * kRows)
   const T* g = grad + t.bg * a.d * HW;                           // d, H, W
   T* o = dstates + t.bg * a.d * HW + (int64_t)p * a.W + q;      // d (stride HW)
   for (int64_t c0 = threadIdx.y; c0 < a.d; c0 += blockDim.y * kChannels) {
-    float acc[kChannels] = {};
+    acc_t<T> acc[kChannels] = {};
     // queries (i, j) inside H × W (grad is zero elsewhere) that see (p, q)
     for (int oi = 1 - a.K; oi < a.K; ++oi) {
       const int i = p + oi * dh;
@@ -204,7 +203,7 @@ __global__ void __launch_bounds__(kTile * kRows)
         const int kj =
             (j >= 0 && j < a.W) ? na_slot_of(j, q, a.Wp, a.K, dw) : -1;
         if (kj < 0) continue;
-        const float wk =
+        const acc_t<T> wk =
             to_f(attn[((int64_t)i * a.Wp + j) * a.KK + ki * a.K + kj]);
         const T* gq = g + (int64_t)i * a.W + j;  // d (stride HW)
 #pragma unroll
@@ -230,19 +229,20 @@ __host__ bool grid_of(const Agg& a, int width, int rows, dim3* grid) {
   return true;
 }
 
-// Shared memory of a kTile × K² fp32 tile; above the default 48 KiB the
-// kernel must opt in (large K).
+// Shared memory of a kTile × K² tile of acc_t<T>; above the default 48 KiB
+// the kernel must opt in (large K).
+template <typename T>
 __host__ size_t tile_bytes(const Agg& a) {
-  return (size_t)kTile * a.KK * sizeof(float);
+  return (size_t)kTile * a.KK * sizeof(acc_t<T>);
 }
 
 template <typename Kernel>
-__host__ cudaError_t allow_smem(Kernel kernel, size_t bytes) {
+__host__ int allow_smem(Kernel kernel, size_t bytes) {
   return bytes > kDefaultSmem
-             ? cudaFuncSetAttribute(kernel,
-                                    cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                    (int)bytes)
-             : cudaSuccess;
+             ? (int)cudaFuncSetAttribute(
+                   kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                   (int)bytes)
+             : 0;
 }
 
 }  // namespace
@@ -260,15 +260,15 @@ extern "C" int mm_a2ssm_aggregate_forward(const MMAggParams* p, int dtype,
   if (a.BG * a.d * a.H * a.W == 0) return (int)cudaSuccess;  // empty output
   dim3 grid;
   if (!grid_of(a, a.W, a.H, &grid)) return (int)cudaErrorInvalidConfiguration;
-  const size_t smem = tile_bytes(a);
   MM_DISPATCH_DTYPE(dtype, {
-    if (cudaError_t e = allow_smem(aggregate_forward_kernel<T>, smem))
-      return (int)e;
-    aggregate_forward_kernel<T><<<grid, dim3(kTile, kRows), smem, stream>>>(
-        a, (const T*)attn_local, (const T*)attn_dilated, (const T*)states,
-        (T*)out);
+    const size_t smem = tile_bytes<T>(a);
+    MM_RETURN_IF_ERROR(allow_smem(aggregate_forward_kernel<T>, smem));
+    MM_RETURN_IF_ERROR(launch(aggregate_forward_kernel<T>, grid,
+                              dim3(kTile, kRows), smem, stream, a,
+                              (const T*)attn_local, (const T*)attn_dilated,
+                              (const T*)states, (T*)out));
   });
-  return (int)cudaGetLastError();
+  return 0;
 }
 
 extern "C" int mm_a2ssm_aggregate_backward(
@@ -281,20 +281,21 @@ extern "C" int mm_a2ssm_aggregate_backward(
   if (!grid_of(a, a.Wp, a.Hp, &grid_attn) ||
       !grid_of(a, a.W, a.H, &grid_states))
     return (int)cudaErrorInvalidConfiguration;
-  const size_t smem = tile_bytes(a);
   const dim3 block(kTile, kRows);
   MM_DISPATCH_DTYPE(dtype, {
     if (a.BG > 0) {  // every weight gets a gradient, even when d·H·W == 0
-      if (cudaError_t e = allow_smem(aggregate_dattn_kernel<T>, smem))
-        return (int)e;
-      aggregate_dattn_kernel<T><<<grid_attn, block, smem, stream>>>(
-          a, (const T*)grad, (const T*)states, (T*)dattn_local,
-          (T*)dattn_dilated);
+      const size_t smem = tile_bytes<T>(a);
+      MM_RETURN_IF_ERROR(allow_smem(aggregate_dattn_kernel<T>, smem));
+      MM_RETURN_IF_ERROR(launch(aggregate_dattn_kernel<T>, grid_attn, block,
+                                smem, stream, a, (const T*)grad,
+                                (const T*)states, (T*)dattn_local,
+                                (T*)dattn_dilated));
     }
     if (a.BG * a.d * a.H * a.W > 0)
-      aggregate_dstates_kernel<T><<<grid_states, block, 0, stream>>>(
-          a, (const T*)grad, (const T*)attn_local, (const T*)attn_dilated,
-          (T*)dstates);
+      MM_RETURN_IF_ERROR(launch(aggregate_dstates_kernel<T>, grid_states,
+                                block, 0, stream, a, (const T*)grad,
+                                (const T*)attn_local,
+                                (const T*)attn_dilated, (T*)dstates));
   });
-  return (int)cudaGetLastError();
+  return 0;
 }

@@ -5,8 +5,9 @@ Backends, per call (the first tensor argument's device decides):
 - CPU tensors: ``cpu`` (the C++ kernels of the compiled extension
   ``mmmamba._C``) when it is built, else ``reference`` (pure PyTorch).
 - CUDA tensors: ``cuda`` (CUDA kernels linked into ``mmmamba._C``) when
-  built, else ``triton`` when Triton is installed and has a kernel for the
-  op, else ``reference``.
+  built with a kernel image for the GPU, else ``triton`` when Triton is
+  installed and has a kernel for the op, else ``reference``. A GPU the
+  CUDA build has no image for logs one warning and takes the next choice.
 - any other device (meta, ...): ``reference``.
 - while exporting to ONNX (``torch.onnx.is_in_onnx_export()``):
   ``reference``, whatever the device, so that the graph holds standard ONNX
@@ -14,7 +15,7 @@ Backends, per call (the first tensor argument's device decides):
   matmul formulation (:mod:`.selective_scan.matmul_scan`, the same
   recurrence with no unrolled loop).
 
-``MMMAMBA_OPS_BACKEND=reference|cpu|cuda|triton`` (or the
+``MMMAMBA_OPS_BACKEND=reference|cpu|cuda|triton|cuda_host`` (or the
 :func:`use_backend` context manager, which wins over the variable) forces
 one backend (a kernel backend cannot be exported: forcing one during an ONNX
 export raises); forcing one that cannot run the call raises
@@ -22,7 +23,10 @@ export raises); forcing one that cannot run the call raises
 without a kernel for an op (Triton has none for ``na2d_qk``) runs that op
 on the reference, and says so. The Triton kernels also run CPU tensors
 under ``TRITON_INTERPRET=1`` when forced (how they are tested without a
-GPU). :func:`explain_backend` says which backend a call would use and why.
+GPU). ``cuda_host`` (the CUDA kernels compiled for the host over a CUDA
+emulation, ``mmmamba._C_cuda_host``, CPU tensors) is never chosen unless
+forced: it exists to run the CUDA kernel code in tests without a GPU.
+:func:`explain_backend` says which backend a call would use and why.
 
 Kernel backends run through the ``torch.library`` custom ops of
 :mod:`.library` (autograd, fake tensors, ``torch.compile``). Importing
@@ -32,6 +36,7 @@ first call that could use them.
 import contextlib
 import importlib
 import importlib.util
+import logging
 import os
 from typing import NamedTuple
 
@@ -46,7 +51,7 @@ from .selective_scan.reference import (check_scan_args,
                                        selective_scan_states_reference)
 
 ENV_VAR = 'MMMAMBA_OPS_BACKEND'
-BACKENDS = ('reference', 'cpu', 'cuda', 'triton')
+BACKENDS = ('reference', 'cpu', 'cuda', 'triton', 'cuda_host')
 OPS = ('na2d_qk', 'na2d_av', 'selective_scan_states', 'a2ssm_aggregate')
 # the forward function of each op in the kernel modules (mmmamba.ops.kernels)
 KERNEL_NAMES = {
@@ -61,6 +66,11 @@ BUILD_HINT = ('build it with `bash tools/setup_env.sh` (or, in an environment '
 CUDA_BUILD_HINT = ('build the CUDA kernels with `MMMAMBA_WITH_CUDA=1 pip '
                    'install -e . --no-build-isolation` on a machine with the '
                    'CUDA toolkit (nvcc)')
+CUDA_ARCH_HINT = ('rebuild them for it with `TORCH_CUDA_ARCH_LIST=<major.minor> '
+                  'MMMAMBA_WITH_CUDA=1 pip install -e . --no-build-isolation`')
+CUDA_HOST_HINT = ('build it with `bash tools/setup_env.sh` (or '
+                  '`MMMAMBA_BUILD_CUDA_HOST=1 pip install -e . '
+                  '--no-build-isolation`)')
 TRITON_HINT = '`pip install triton` (a CUDA GPU runs its kernels)'
 
 
@@ -75,20 +85,37 @@ class Choice(NamedTuple):
 
 _forced_stack = []
 _extension_cache = {}
+logger = logging.getLogger(__name__)
+
+
+def assume_constant_result(fn):
+    """``torch.compiler.assume_constant_result``, without importing
+    ``torch._dynamo`` (and with it Triton: seconds) when mmmamba is
+    imported; Dynamo reads the same attribute when it traces ``fn``."""
+    fn._dynamo_marked_constant = True
+    return fn
 
 
 def load_extension():
-    """``(module, None)`` if ``mmmamba._C`` imports, else ``(None, error)``."""
+    """``(module, None)`` if ``mmmamba._C`` imports, else ``(None, error)``.
+
+    The first failure logs one WARNING: calls on CPU tensors then run the
+    (much slower) reference operators.
+    """
     if 'ext' not in _extension_cache:
         try:
             module = importlib.import_module('mmmamba._C')
             _extension_cache['ext'] = (module, None)
         except ImportError as error:  # not built, or built for another torch
             _extension_cache['ext'] = (None, error)
+            logger.warning(
+                'mmmamba._C could not be loaded (%s): the operators fall back '
+                'to the pure-PyTorch reference on CPU (several times slower); '
+                '%s', error, BUILD_HINT)
     return _extension_cache['ext']
 
 
-@torch.compiler.assume_constant_result
+@assume_constant_result
 def _extension_error():
     """'' if ``mmmamba._C`` imports, else why not (a constant for Dynamo)."""
     module, error = load_extension()
@@ -109,13 +136,56 @@ def extension():
     return load_extension()[0]
 
 
-@torch.compiler.assume_constant_result
+@assume_constant_result
 def _cuda_built():
     module, _ = load_extension()
     return module is not None and bool(module.has_cuda())
 
 
-@torch.compiler.assume_constant_result
+def _cuda_image_error(device):
+    """'' if the CUDA build has a kernel image for ``device``'s GPU, else
+    why not (asked once per device; the first miss logs a warning)."""
+    index = torch.cuda.current_device() if device.index is None else device.index
+    key = ('cuda_image', index)
+    if key not in _extension_cache:
+        with torch.cuda.device(index):
+            status = load_extension()[0].cuda_kernel_image_status()
+        error = ''
+        if status != 0:
+            major, minor = torch.cuda.get_device_capability(index)
+            error = (f'mmmamba._C has no CUDA kernel image for GPU {index} '
+                     f'(sm_{major}{minor}): '
+                     f'{load_extension()[0].cuda_error_string(status)}; '
+                     f'{CUDA_ARCH_HINT.replace("<major.minor>", f"{major}.{minor}")}')
+            logger.warning('%s. Falling back to the next backend.', error)
+        _extension_cache[key] = error
+    return _extension_cache[key]
+
+
+def load_cuda_host_extension():
+    """``(module, None)`` if ``mmmamba._C_cuda_host`` imports, else
+    ``(None, error)``."""
+    if 'cuda_host' not in _extension_cache:
+        try:
+            module = importlib.import_module('mmmamba._C_cuda_host')
+            _extension_cache['cuda_host'] = (module, None)
+        except ImportError as error:
+            _extension_cache['cuda_host'] = (None, error)
+    return _extension_cache['cuda_host']
+
+
+def cuda_host_extension():
+    """The host build of the CUDA kernels; BackendUnavailableError if it is
+    not built."""
+    module, error = load_cuda_host_extension()
+    if module is None:
+        raise BackendUnavailableError(
+            f'the cuda_host backend needs mmmamba._C_cuda_host, which is not '
+            f'available ({error}); {CUDA_HOST_HINT}.')
+    return module
+
+
+@assume_constant_result
 def _triton_installed():
     if 'triton' not in _extension_cache:
         _extension_cache['triton'] = (
@@ -127,7 +197,7 @@ def _triton_interpreted():
     return os.environ.get('TRITON_INTERPRET', '0') == '1'
 
 
-@torch.compiler.assume_constant_result
+@assume_constant_result
 def _has_kernel(backend, op):
     """Whether ``backend``'s kernel module implements ``op``."""
     from .library import backend_module
@@ -169,6 +239,13 @@ def _device_of(tensors):
     return torch.device('cpu')
 
 
+def _require_device(name, source, device, expected):
+    if device.type != expected:
+        raise BackendUnavailableError(
+            f'{source}: the {name} backend runs {expected.upper()} tensors '
+            f'only, got {device} tensors.')
+
+
 def _check_forced(name, source, device):
     """Raise if the forced backend cannot run on ``device``."""
     if name == 'reference':
@@ -179,21 +256,21 @@ def _check_forced(name, source, device):
             f'the reference formulation exports); unset {ENV_VAR} or force '
             f'reference.')
     if name == 'cpu':
-        if device.type != 'cpu':
-            raise BackendUnavailableError(
-                f'{source}: the cpu backend runs CPU tensors only, got '
-                f'{device} tensors.')
+        _require_device(name, source, device, 'cpu')
         _require_extension()
     elif name == 'cuda':
-        if device.type != 'cuda':
-            raise BackendUnavailableError(
-                f'{source}: the cuda backend runs CUDA tensors only, got '
-                f'{device} tensors.')
+        _require_device(name, source, device, 'cuda')
         _require_extension()
         if not _cuda_built():
             raise BackendUnavailableError(
                 f'{source}: mmmamba._C was built without CUDA kernels; '
                 f'{CUDA_BUILD_HINT}.')
+        error = _cuda_image_error(device)
+        if error:
+            raise BackendUnavailableError(f'{source}: {error}.')
+    elif name == 'cuda_host':
+        _require_device(name, source, device, 'cpu')
+        cuda_host_extension()
     elif name == 'triton':
         if not _triton_installed():
             raise BackendUnavailableError(
@@ -232,15 +309,19 @@ def explain_backend(op, *tensors):
         return Choice('reference', f'CPU tensors, but mmmamba._C is not '
                       f'available ({error}); {BUILD_HINT}')
     if device.type == 'cuda':
-        if _cuda_built():
-            return Choice('cuda', 'CUDA tensors: CUDA kernels of mmmamba._C')
+        if not _cuda_built():
+            no_cuda = f'mmmamba._C has no CUDA kernels ({CUDA_BUILD_HINT})'
+        else:
+            no_cuda = _cuda_image_error(device)
+            if not no_cuda:
+                return Choice('cuda', 'CUDA tensors: CUDA kernels of '
+                              'mmmamba._C')
         if _triton_installed() and _has_kernel('triton', op):
-            return Choice('triton', 'CUDA tensors, mmmamba._C has no CUDA '
-                          'kernels: Triton kernels')
+            return Choice('triton', f'CUDA tensors, {no_cuda}: Triton kernels')
         missing = ('Triton has no kernel for this op' if _triton_installed()
                    else f'Triton is not installed ({TRITON_HINT})')
-        return Choice('reference', 'CUDA tensors, but mmmamba._C has no CUDA '
-                      f'kernels ({CUDA_BUILD_HINT}) and {missing}')
+        return Choice('reference', f'CUDA tensors, but {no_cuda} and '
+                      f'{missing}')
     return Choice('reference', f'{device.type} tensors: only the reference '
                   'runs on this device')
 

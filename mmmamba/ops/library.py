@@ -2,7 +2,7 @@
 
 Each operator is a pair of custom ops, ``mmmamba::<op>`` and
 ``mmmamba::<op>_backward``, whose implementation runs the backend named by
-their last argument (``cpu``, ``cuda`` or ``triton``, see
+their last argument (``cpu``, ``cuda``, ``triton`` or ``cuda_host``, see
 :mod:`mmmamba.ops.kernels`). Autograd is registered from one to the other,
 and fake (meta) implementations give output shapes and dtypes without
 running a kernel, so ``torch.compile(fullgraph=True)`` traces models that
@@ -19,6 +19,7 @@ BACKEND_MODULES = {
     'cpu': 'mmmamba.ops.kernels.cpu',
     'cuda': 'mmmamba.ops.kernels.cuda',
     'triton': 'mmmamba.ops.kernels.triton',
+    'cuda_host': 'mmmamba.ops.kernels.cuda_host',
 }
 
 

@@ -1,8 +1,10 @@
-"""Runtime helpers for the tools and downstream configs (no models here).
+"""Runtime helpers for our tools (no models here); ``import mmmamba`` does
+not import this module.
 
-Importing this module registers the ``mmmamba::`` config prefix and the
-CPU runtime classes (``CPUAmpOptimWrapper``, ``CPUDistributedDataParallel``)
-in mmengine's root registries.
+Importing it registers the CPU runtime classes (``CPUAmpOptimWrapper``,
+``CPUDistributedDataParallel``) in mmengine's root registries under their
+own names. The patches of mmengine that the tools need are applied by
+:func:`setup` only, which the tools call.
 """
 from .config_scope import config_root, register_config_scope, resolve_config
 from .resume import (allow_mmengine_checkpoint_globals,
@@ -21,7 +23,15 @@ __all__ = ['config_root', 'register_config_scope', 'resolve_config',
 
 
 def setup():
-    """Everything the tools need before parsing a config (idempotent)."""
+    """What our tools need before parsing a config (idempotent).
+
+    - the ``mmmamba::`` prefix (for a checkout used without installing it,
+      where the import hook of :mod:`mmmamba_config_hook` is absent);
+    - resume with weights-only loading kept on: mmengine's checkpoint data
+      classes allow-listed, and the checkpoints we write made loadable that
+      way (``HistoryBuffer`` without its class-level function table); see
+      :mod:`.resume`.
+    """
     register_config_scope()
     allow_mmengine_checkpoint_globals()
     write_history_buffers_without_functions()

@@ -65,7 +65,7 @@ def run_mmcv_ops_in_fp32():
         RoIAlign.forward = _roi_align_fp32(RoIAlign.forward)
 
 
-@OPTIM_WRAPPERS.register_module(force=True)
+@OPTIM_WRAPPERS.register_module()
 class CPUAmpOptimWrapper(OptimWrapper):
     """OptimWrapper running forward passes under CPU autocast (bf16).
 
@@ -78,6 +78,8 @@ class CPUAmpOptimWrapper(OptimWrapper):
 
     def __init__(self, dtype='bfloat16', **kwargs):
         super().__init__(**kwargs)
+        # patches mmcv (NMS / RoIAlign have no bf16 CPU kernels): only when
+        # this wrapper is built, i.e. by tools/train.py --amp on a CPU
         run_mmcv_ops_in_fp32()
         self.cast_dtype = getattr(torch, dtype) if isinstance(dtype, str) \
             else dtype
@@ -89,7 +91,7 @@ class CPUAmpOptimWrapper(OptimWrapper):
             yield
 
 
-@MODEL_WRAPPERS.register_module(force=True)
+@MODEL_WRAPPERS.register_module()
 class CPUDistributedDataParallel(MMDistributedDataParallel):
     """MMDistributedDataParallel that drops ``device_ids`` for CPU modules."""
 

@@ -74,7 +74,7 @@ def test_config_parses_and_matches_backbone(name):
     assert backbone.arch == size
     assert backbone.init_cfg == dict(
         type='Pretrained', checkpoint=f'checkpoints/a2mamba_{size}.pth')
-    # recipes of DESIGN §7
+    # docs/design.md § Dense-prediction recipes
     opt = cfg.optim_wrapper.optimizer
     assert opt.type == 'AdamW'
     if cfg.default_scope == 'mmseg':

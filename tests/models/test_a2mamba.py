@@ -135,6 +135,9 @@ def test_drop_path_rises_linearly():
     (dict(arch=3), 'must be a name'),
     (dict(out_indices=(0, 4)), r'subset of \(0, 1, 2, 3\)'),
     (dict(out_indices=()), 'non-empty'),
+    (dict(out_indices=(3, 0)), 'strictly increasing'),
+    (dict(out_indices=(1, 1)), 'strictly increasing'),
+    (dict(in_channels=0), 'in_channels must be an integer >= 1'),
     (dict(frozen_stages=5), r'frozen_stages must be in \[-1, 4\]'),
     (dict(drop_path_rate=1.5), 'drop_path_rate'),
 ])
@@ -143,13 +146,48 @@ def test_bad_arguments_raise(kwargs, match):
         A2Mamba(**{'arch': 'test', **kwargs})
 
 
-@pytest.mark.parametrize('shape, match', [
-    ((3, 64, 64), 'B×C×H×W'),
-    ((1, 3, 31, 64), 'at least 32×32'),
+@pytest.mark.parametrize('x, error, match', [
+    (torch.randn(3, 64, 64), ValueError, 'B×C×H×W'),
+    (torch.randn(1, 3, 31, 64), ValueError, 'at least 32×32'),
+    (torch.randn(1, 1, 64, 64), ValueError,
+     'built for 3-channel images.*got 1 channels'),
+    (torch.randn(1, 4, 64, 64), ValueError, 'got 4 channels'),
+    (torch.zeros(1, 3, 64, 64, dtype=torch.uint8), TypeError,
+     'floating-point images.*torch.uint8'),
+    (torch.randn(1, 3, 64, 64, dtype=torch.float64), TypeError,
+     r'input is torch.float64 but the backbone weights are torch.float32'),
 ])
-def test_bad_inputs_raise(shape, match):
-    with pytest.raises(ValueError, match=match):
-        A2Mamba(arch='test')(torch.randn(*shape))
+def test_bad_inputs_raise(x, error, match):
+    with pytest.raises(error, match=match):
+        A2Mamba(arch='test')(x)
+
+
+def relative_errors(outs, refs):
+    return [float((o.double() - r.double()).norm() / r.double().norm())
+            for o, r in zip(outs, refs)]
+
+
+@pytest.mark.parametrize('dtype', [torch.float16, torch.bfloat16,
+                                   torch.float64])
+def test_whole_model_casts_match_fp32(dtype):
+    """model.half() / .bfloat16() / .double(): outputs in that dtype, finite,
+    and as close to the fp32 model's as the rounding allows: within 4× the
+    error of an fp32 model that only has its weights and input rounded to
+    ``dtype`` (the fp32 islands hand the cast dtype back)."""
+    torch.manual_seed(0)
+    model = A2Mamba(arch='test').eval()
+    x = torch.randn(1, 3, 64, 64)
+    rounded = A2Mamba(arch='test').eval()
+    rounded.load_state_dict({k: v.to(dtype).to(v.dtype)
+                             for k, v in model.state_dict().items()})
+    with torch.no_grad():
+        expect = model(x)
+        bounds = relative_errors(rounded(x.to(dtype).float()), expect)
+        outs = model.to(dtype)(x.to(dtype))
+    assert all(out.dtype == dtype and torch.isfinite(out).all()
+               for out in outs)
+    for error, bound in zip(relative_errors(outs, expect), bounds):
+        assert error < max(4 * bound, 1e-5), (dtype, error, bound)
 
 
 @pytest.mark.parametrize('scope', ['mmdet', 'mmseg'])

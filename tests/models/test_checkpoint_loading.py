@@ -2,6 +2,7 @@
 random values) must load completely, each tensor into its place."""
 import argparse
 import pathlib
+import pickle
 import subprocess
 import sys
 
@@ -137,6 +138,20 @@ def test_wrappings_load(wrap, scope, tmp_path):
     assert str(argparse.Namespace) not in after
 
 
+def test_globally_allowed_classes_stay_allowed_after_a_load(tmp_path):
+    """The tools allow-list numpy classes for resuming; loading a backbone
+    (which allows them for one load) must not take them off again."""
+    torch.save(released_state_dict('nano'), tmp_path / 'c.pth')
+    before = torch.serialization.get_safe_globals()
+    try:
+        torch.serialization.add_safe_globals([np.dtype])
+        build('mmdet', 'nano', tmp_path / 'c.pth')
+        assert np.dtype in torch.serialization.get_safe_globals()
+    finally:
+        torch.serialization.clear_safe_globals()
+        torch.serialization.add_safe_globals(before)
+
+
 def test_ema_copy_on_request(tmp_path):
     ema = released_state_dict('nano', seed=2)
     torch.save({'state_dict': released_state_dict('nano'),
@@ -193,7 +208,7 @@ def test_wrong_arch_fails_with_shapes(tmp_path):
         build('mmdet', 'nano', tmp_path / 'tiny.pth')
 
 
-def test_corrupt_and_unsafe_files_fail_loudly(tmp_path):
+def test_damaged_and_unsafe_files_fail_loudly(tmp_path):
     torch.save(released_state_dict('nano'), tmp_path / 'full.pth')
     data = (tmp_path / 'full.pth').read_bytes()
     (tmp_path / 'cut.pth').write_bytes(data[:len(data) // 2])
@@ -201,10 +216,115 @@ def test_corrupt_and_unsafe_files_fail_loudly(tmp_path):
         build('mmdet', 'nano', tmp_path / 'cut.pth')
     torch.save({'state_dict': released_state_dict('nano'), 'x': _Unsafe()},
                tmp_path / 'unsafe.pth')
-    with pytest.raises(RuntimeError, match='allow-list'):
+    with pytest.raises(RuntimeError, match='allow-list') as error:
         build('mmdet', 'nano', tmp_path / 'unsafe.pth')
+    message = str(error.value)
+    assert f'{__name__}._Unsafe' in message  # the global it refused
+    assert 'Only if you know and trust where' in message
     with pytest.raises(FileNotFoundError, match='does not exist'):
         build('mmdet', 'nano', tmp_path / 'missing.pth')
+
+
+@pytest.mark.parametrize('content', [
+    b'', b'hello, this is text\n', b'<html><body>404</body></html>',
+    bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8)),
+    pickle.dumps({'weights': [1.0, 2.0]}),
+], ids=['empty', 'text', 'html', 'random', 'plain-pickle'])
+def test_not_a_checkpoint_is_called_so(content, tmp_path):
+    """No allow-list story (and no --trust advice) for files that name no
+    global: they are not PyTorch checkpoints."""
+    (tmp_path / 'file.pth').write_bytes(content)
+    with pytest.raises(RuntimeError, match='is not a PyTorch checkpoint') \
+            as error:
+        build('mmdet', 'nano', tmp_path / 'file.pth')
+    assert 'allow-list' not in str(error.value)
+    assert '--trust' not in str(error.value)
+
+
+@pytest.fixture
+def http_dir(tmp_path, monkeypatch):
+    """(directory, base URL) of an HTTP server on 127.0.0.1 serving the
+    directory; torch's hub cache moved into tmp_path."""
+    import functools
+    import http.server
+    import threading
+    served = tmp_path / 'served'
+    served.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler,
+                                directory=str(served))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    hub = tmp_path / 'hub'
+    monkeypatch.setattr(torch.hub, '_hub_dir', str(hub))
+    yield served, f'http://127.0.0.1:{server.server_port}'
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize('form', ['dict', 'list'])
+def test_url_checkpoint_downloads_once_then_loads_strictly(form, http_dir):
+    served, base = http_dir
+    released = released_state_dict('nano', seed=3)
+    torch.save({'model': released, 'args': argparse.Namespace(lr=1)},
+               served / 'a2mamba_nano.pth')
+    pretrained = dict(type='Pretrained',
+                      checkpoint=f'{base}/a2mamba_nano.pth')
+    init_cfg = pretrained if form == 'dict' else [pretrained]
+    from mmseg.registry import MODELS
+    model = MODELS.build(dict(type='A2Mamba', arch='nano',
+                              init_cfg=init_cfg))
+    model.init_weights()
+    assert_every_tensor_placed(model, released)
+    cached = pathlib.Path(torch.hub.get_dir()) / 'checkpoints' / \
+        'a2mamba_nano.pth'
+    assert cached.read_bytes() == (served / 'a2mamba_nano.pth').read_bytes()
+    (served / 'a2mamba_nano.pth').unlink()  # the second load uses the cache
+    assert_every_tensor_placed(
+        build('mmdet', 'nano', f'{base}/a2mamba_nano.pth'), released)
+    with pytest.raises(RuntimeError, match='could not download.*404'):
+        build('mmdet', 'nano', f'{base}/a2mamba_tiny.pth')
+
+
+@pytest.mark.parametrize('scope', ['mmdet', 'mmseg'])
+def test_list_init_cfg_is_strict_and_applies_the_other_entries(scope,
+                                                               tmp_path):
+    """mmdet configs often give init_cfg as a list: the Pretrained entry
+    must not fall back to mmengine's lenient loader."""
+    import importlib
+    registry = importlib.import_module(f'{scope}.registry').MODELS
+    released = released_state_dict('nano', seed=4)
+    torch.save(released, tmp_path / 'ok.pth')
+    constant = dict(type='Constant', layer='Conv2d', val=0.25, bias=0.)
+    model = registry.build(dict(
+        type='A2Mamba', arch='nano', init_cfg=[
+            constant,
+            dict(type='Pretrained', checkpoint=str(tmp_path / 'ok.pth'))]))
+    model.init_weights()
+    assert_every_tensor_placed(model, released)  # loaded after Constant
+    torch.save(released_state_dict('tiny'), tmp_path / 'tiny.pth')
+    model = registry.build(dict(
+        type='A2Mamba', arch='nano', init_cfg=[
+            dict(type='Pretrained', checkpoint=str(tmp_path / 'tiny.pth'),
+                 prefix=None)]))
+    with pytest.raises(RuntimeError, match='another arch'):
+        model.init_weights()
+    model = registry.build(dict(type='A2Mamba', arch='test', init_cfg=[
+        constant]))  # no Pretrained entry: mmengine applies the rest
+    model.init_weights()
+    assert torch.all(model.stem[0].weight == 0.25)
+
+
+def test_bad_pretrained_entries_raise(tmp_path):
+    torch.save(released_state_dict('nano'), tmp_path / 'ok.pth')
+    path = str(tmp_path / 'ok.pth')
+    for init_cfg, match in [
+            (dict(type='Pretrained', checkpont=path), 'unknown'),
+            ([dict(type='Pretrained', checkpoint=path)] * 2, '2 Pretrained')]:
+        model = A2Mamba(arch='nano', init_cfg=init_cfg)
+        with pytest.raises(ValueError, match=match):
+            model.init_weights()
 
 
 def test_convert_tool_round_trip(tmp_path):

@@ -34,8 +34,10 @@ def _scan(u, delta, A, B, bias):
 
 
 def _aggregate(attn_local, attn_dilated, states):
-    maps = (attn_local.float().softmax(-1), attn_dilated.float().softmax(-1))
-    return a2ssm_aggregate(*maps, states.float(), 3, (3, 2))
+    # the kernels get the maps and states in the test's dtype (no upcast)
+    maps = (a.float().softmax(-1).to(a.dtype) for a in (attn_local,
+                                                        attn_dilated))
+    return a2ssm_aggregate(*maps, states, 3, (3, 2))
 
 
 CASES = {  # op: (function, input shapes)
@@ -45,7 +47,8 @@ CASES = {  # op: (function, input shapes)
 }
 
 
-@pytest.mark.parametrize('dtype', [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize('dtype', [torch.float32, torch.float16,
+                                   torch.bfloat16])
 @pytest.mark.parametrize('op', list(CASES))
 @pytest.mark.parametrize('backend', BACKENDS)
 def test_backend_matches_reference(backend, op, dtype):

@@ -20,13 +20,15 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-CUDA_SOURCES = sorted((ROOT / 'csrc').rglob('*.cu'))
+CUDA_SOURCES = sorted((ROOT / 'csrc' / 'cuda').glob('*.cu'))
 ARCH_FLAGS = ['-gencode=arch=compute_80,code=sm_80',
               '-gencode=arch=compute_90,code=sm_90']
 LAUNCHERS = ['mm_na2d_qk_forward', 'mm_na2d_qk_backward',
              'mm_na2d_av_forward', 'mm_na2d_av_backward',
              'mm_selective_scan_forward', 'mm_selective_scan_backward',
-             'mm_a2ssm_aggregate_forward', 'mm_a2ssm_aggregate_backward']
+             'mm_a2ssm_aggregate_forward', 'mm_a2ssm_aggregate_backward',
+             'mm_na2d_rpb_tiles', 'mm_selective_scan_chunks',
+             'mm_cuda_error_string', 'mm_cuda_kernel_image_status']
 # the bindings: compiled with the flags torch's BuildExtension gives a
 # CppExtension (it builds C++ sources with -std=c++20; torch 2.13's headers
 # warn under c++17)
@@ -62,8 +64,8 @@ def _run(cmd):
 
 def test_there_are_cuda_sources():
     names = {p.name for p in CUDA_SOURCES}
-    assert {'neighborhood.cu', 'selective_scan.cu',
-            'a2ssm_aggregate.cu'} <= names
+    assert {'neighborhood.cu', 'selective_scan.cu', 'a2ssm_aggregate.cu',
+            'runtime.cu'} <= names
 
 
 def test_every_cu_compiles_for_sm80_sm90_and_links(tmp_path):
@@ -140,3 +142,38 @@ def test_cuda_bindings_compile_against_the_torch_headers(tmp_path):
         ops_obj, '--defined-only')
     assert 'add_cuda_ops(pybind11::module_&)' in _symbols(
         bindings_obj, '--undefined-only')
+
+
+def _setup_module():
+    """setup.py's helpers (it runs setup() only as __main__)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location('mmmamba_setup',
+                                                  ROOT / 'setup.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_arch_list_gencode_flags():
+    setup = _setup_module()
+    assert setup.gencode_flags('8.0;9.0+PTX') == [
+        '-gencode=arch=compute_80,code=sm_80',
+        '-gencode=arch=compute_90,code=sm_90',
+        '-gencode=arch=compute_90,code=compute_90']
+
+
+def test_default_arch_list_is_what_this_nvcc_supports(monkeypatch):
+    """No TORCH_CUDA_ARCH_LIST and no GPU: Volta..Blackwell less what nvcc
+    dropped, PTX of the newest; the variable wins when set."""
+    setup = _setup_module()
+    nvcc = _nvcc()
+    monkeypatch.delenv('TORCH_CUDA_ARCH_LIST', raising=False)
+    archs = setup.cuda_arch_list(nvcc).split(';')
+    supported = subprocess.run([nvcc, '--list-gpu-arch'], capture_output=True,
+                               text=True, check=True).stdout
+    assert archs[-1] == '12.0+PTX' and '9.0' in archs and '8.0' in archs
+    for arch in archs:
+        assert f'compute_{arch.replace("+PTX", "").replace(".", "")}' in supported
+    assert ('7.0' in archs) == ('compute_70' in supported)
+    monkeypatch.setenv('TORCH_CUDA_ARCH_LIST', '8.9')
+    assert setup.cuda_arch_list(nvcc) == '8.9'

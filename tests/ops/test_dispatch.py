@@ -30,6 +30,34 @@ def test_cpu_tensors_fall_back_to_reference_without_extension(no_extension):
                                na2d_av(na2d_qk(q, q, 3), q, 3))
 
 
+def test_unloadable_extension_logs_one_warning(monkeypatch, caplog):
+    """A broken mmmamba._C: the first call that falls back says why and how
+    to build it, once; the result is the reference's."""
+    import importlib
+    real_import = importlib.import_module
+
+    def import_module(name, *args):
+        if name == 'mmmamba._C':
+            raise ImportError('undefined symbol: _ZN3c10 (built for '
+                              'another torch)')
+        return real_import(name, *args)
+
+    monkeypatch.setattr(dispatch.importlib, 'import_module', import_module)
+    monkeypatch.delitem(dispatch._extension_cache, 'ext', raising=False)
+    q = torch.randn(1, 1, 6, 6, 2)
+    with caplog.at_level('WARNING', logger=dispatch.logger.name):
+        first = na2d_qk(q, q, 3)
+        na2d_qk(q, q, 3)
+        na2d_av(first.softmax(-1), q, 3)
+    warnings = [r for r in caplog.records if r.levelname == 'WARNING']
+    assert len(warnings) == 1
+    message = warnings[0].getMessage()
+    assert 'undefined symbol' in message and 'reference' in message
+    assert 'pip install -e . --no-build-isolation' in message
+    with use_backend('reference'):
+        torch.testing.assert_close(first, na2d_qk(q, q, 3), rtol=0, atol=0)
+
+
 def test_forcing_an_unbuilt_backend_says_how_to_build(no_extension):
     q = torch.randn(1, 1, 6, 6, 2)
     with use_backend('cpu'):
@@ -141,3 +169,54 @@ def test_triton_backend_runs_an_a2mamba_block():
     torch.testing.assert_close(dx, want_dx, rtol=1e-4, atol=1e-4)
     for g, w in zip(grads, want_grads):
         torch.testing.assert_close(g, w, rtol=1e-3, atol=1e-4)
+
+
+class _FakeCudaBuild:
+    """A CUDA build of mmmamba._C with no kernel image for the GPU."""
+
+    @staticmethod
+    def has_cuda():
+        return True
+
+    @staticmethod
+    def cuda_kernel_image_status():
+        return 209  # cudaErrorNoKernelImageForDevice
+
+    @staticmethod
+    def cuda_error_string(code):
+        return f'no kernel image is available for execution on the device'
+
+
+def test_gpu_without_a_kernel_image_falls_back_with_one_warning(
+        monkeypatch, caplog):
+    """An sm_120 GPU and a build for older archs: Triton takes over, one
+    warning names the arch and the rebuild command; forcing cuda raises."""
+    monkeypatch.setitem(dispatch._extension_cache, 'ext',
+                        (_FakeCudaBuild(), None))
+    monkeypatch.setitem(dispatch._extension_cache, 'triton', True)
+    for key in [k for k in dispatch._extension_cache if k[0] == 'cuda_image']:
+        monkeypatch.delitem(dispatch._extension_cache, key)
+    monkeypatch.setattr(torch.cuda, 'device', lambda index: _NullContext())
+    monkeypatch.setattr(torch.cuda, 'get_device_capability',
+                        lambda index: (12, 0))
+    gpu = torch.device('cuda', 0)
+    with caplog.at_level('WARNING', logger='mmmamba.ops.dispatch'):
+        first = dispatch._cuda_image_error(gpu)
+        again = dispatch._cuda_image_error(gpu)
+    assert first == again and 'sm_120' in first
+    assert 'TORCH_CUDA_ARCH_LIST=12.0' in first
+    assert len(caplog.records) == 1
+    monkeypatch.setattr(dispatch, '_device_of', lambda tensors: gpu)
+    choice = explain_backend('na2d_av')
+    assert choice.backend == 'triton' and 'no CUDA kernel image' in choice.reason
+    with use_backend('cuda'), pytest.raises(BackendUnavailableError,
+                                            match='sm_120'):
+        explain_backend('na2d_av')
+
+
+class _NullContext:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False

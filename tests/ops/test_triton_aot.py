@@ -19,20 +19,26 @@ import pytest
 
 # (module, kernel, constexprs, dtype of the input pointers). The scan's
 # pointers in SCRIPT's COMPUTE_POINTERS hold the compute dtype (fp32; fp64
-# for fp64 inputs); ACC is set to the compute dtype.
+# for fp64 inputs); ACC is set to the compute dtype. A module's NUM_WARPS
+# (what its launches use) is compiled with.
+SCAN = dict(HAS_BIAS=True, SOFTPLUS=True, BLOCK_D=4, CHUNK=256)
+SCAN_FP64 = dict(HAS_BIAS=False, SOFTPLUS=False, BLOCK_D=4, CHUNK=64)
 CASES = [
-    ('selective_scan', '_scan_forward_kernel',
-     dict(HAS_BIAS=True, SOFTPLUS=True, BLOCK_D=16, BLOCK_L=128), 'fp32'),
-    ('selective_scan', '_scan_forward_kernel',
-     dict(HAS_BIAS=False, SOFTPLUS=True, BLOCK_D=16, BLOCK_L=128), 'bf16'),
-    ('selective_scan', '_scan_forward_kernel',
-     dict(HAS_BIAS=True, SOFTPLUS=False, BLOCK_D=4, BLOCK_L=64), 'fp64'),
-    ('selective_scan', '_scan_backward_kernel',
-     dict(HAS_BIAS=True, SOFTPLUS=True, BLOCK_D=16, BLOCK_L=128), 'fp32'),
-    ('selective_scan', '_scan_backward_kernel',
-     dict(HAS_BIAS=True, SOFTPLUS=True, BLOCK_D=16, BLOCK_L=128), 'bf16'),
-    ('selective_scan', '_scan_backward_kernel',
-     dict(HAS_BIAS=False, SOFTPLUS=True, BLOCK_D=4, BLOCK_L=64), 'fp64'),
+    ('selective_scan', '_forward_kernel', dict(SCAN, WRITE_H=False), 'fp32'),
+    ('selective_scan', '_forward_kernel', dict(SCAN, WRITE_H=True), 'fp32'),
+    ('selective_scan', '_forward_kernel',
+     dict(SCAN, WRITE_H=True, HAS_BIAS=False), 'bf16'),
+    ('selective_scan', '_forward_kernel', dict(SCAN_FP64, WRITE_H=True),
+     'fp64'),
+    ('selective_scan', '_backward_summary_kernel', SCAN, 'bf16'),
+    ('selective_scan', '_backward_summary_kernel', SCAN_FP64, 'fp64'),
+    ('selective_scan', '_backward_grads_kernel', SCAN, 'fp32'),
+    ('selective_scan', '_backward_grads_kernel', SCAN, 'bf16'),
+    ('selective_scan', '_backward_grads_kernel', SCAN_FP64, 'fp64'),
+    ('scan_carry', '_carry_kernel',
+     dict(REVERSE=False, BLOCK_R=16, BLOCK_C=64), 'fp32'),
+    ('scan_carry', '_carry_kernel',
+     dict(REVERSE=True, BLOCK_R=16, BLOCK_C=64), 'fp64'),
 ] + [('neighborhood', kernel, dict(KH=kh, KW=kw, BLOCK_Q=64, BLOCK_C=bc), dt)
      for kernel in ('_av_forward_kernel', '_av_dattn_kernel',
                     '_av_dvalue_kernel')
@@ -51,16 +57,18 @@ import triton.language as tl
 from triton.backends.compiler import GPUTarget
 from triton.compiler import ASTSource
 
-COMPUTE_POINTERS = {'h_ptr', 'grad_ptr', 'du_ptr', 'ddelta_ptr', 'dA_ptr',
-                    'dB_ptr'}
+COMPUTE_POINTERS = {'h_ptr', 'grad_ptr', 'decay_ptr', 'state_ptr', 'dA_ptr',
+                    'dB_ptr', 'dbias_ptr'}
 cases, targets = json.loads(sys.argv[1])
-for index, (module, name, constexprs, dtype) in enumerate(cases):
-    kernel = getattr(importlib.import_module(
-        'mmmamba.ops.kernels.triton.' + module), name)
-    scan = module == 'selective_scan'
+for index, (module_name, name, constexprs, dtype) in enumerate(cases):
+    module = importlib.import_module('mmmamba.ops.kernels.triton.' +
+                                     module_name)
+    kernel = getattr(module, name)
+    scan = module_name in ('selective_scan', 'scan_carry')
     compute = 'fp64' if dtype == 'fp64' else 'fp32'
-    constexprs['ACC'] = getattr(tl, {'fp32': 'float32',
-                                     'fp64': 'float64'}[compute])
+    if any(param.name == 'ACC' for param in kernel.params):
+        constexprs['ACC'] = getattr(tl, {'fp32': 'float32',
+                                         'fp64': 'float64'}[compute])
     signature = {}
     for param in kernel.params:
         if param.is_constexpr:
@@ -75,7 +83,8 @@ for index, (module, name, constexprs, dtype) in enumerate(cases):
             compiled = triton.compile(
                 ASTSource(fn=kernel, signature=signature,
                           constexprs=dict(constexprs)),
-                target=GPUTarget('cuda', arch, 32))
+                target=GPUTarget('cuda', arch, 32),
+                options=dict(num_warps=getattr(module, 'NUM_WARPS', 4)))
             ptx = compiled.asm['ptx']
             result = dict(ok='.entry ' + name in ptx and
                           'cubin' in compiled.asm, error='')

@@ -5,7 +5,10 @@ dattn, dvalue) and the fused A2SSM aggregation (out; dattn_local,
 dattn_dilated, dstates). Reference gradients come from autograd on the
 references. Per-dtype tolerances; kernel 1..13, dilation 1..3, lengths not
 divisible by the dilation, non-contiguous inputs and gradients, batch of
-one, N = 1 and 3, padded aggregation maps, several channel blocks.
+one, N = 1 to 3, padded aggregation maps, several channel blocks. The scan
+runs with short chunks (8 to 128 steps), so that a few programs cover
+several chunks and their carries; one test checks it bit for bit
+deterministic.
 
 Without a CUDA GPU the kernels run in the Triton interpreter on CPU tensors
 (``conftest.py`` sets ``TRITON_INTERPRET=1``); it costs ~0.1 ms per
@@ -15,6 +18,7 @@ import pytest
 import torch
 
 from mmmamba.ops.kernels import triton as kernels
+from mmmamba.ops.kernels.triton import common
 from mmmamba.ops.neighborhood.aggregate import a2ssm_aggregate_reference
 from mmmamba.ops.neighborhood.reference import na2d_av_reference
 from mmmamba.ops.selective_scan.reference import \
@@ -64,6 +68,51 @@ def _reference_grads(fn, inputs, grad):
     return out, [None if t is None else next(grads) for t in leaves]
 
 
+# ------------------------------------------------------------- launch
+
+
+class _OnDevice(torch.Tensor):
+    """A CPU tensor that reports ``device`` (to see launch's guard)."""
+    where = torch.device('cpu')
+
+    @property
+    def device(self):
+        return self.where
+
+
+@pytest.mark.parametrize('device', ['cuda:1', 'cpu'])
+def test_launch_runs_under_the_first_tensors_device(monkeypatch, device):
+    """Every Triton launch goes through ``common.launch``: the kernel runs
+    inside ``torch.cuda.device(<the first tensor's device>)`` for a CUDA
+    tensor, with no guard for a CPU one."""
+    events = []
+
+    class Guard:
+        def __init__(self, where):
+            self.where = where
+
+        def __enter__(self):
+            events.append(('enter', self.where))
+
+        def __exit__(self, *exc):
+            events.append(('exit', self.where))
+
+    class Kernel:
+        def __getitem__(self, grid):
+            return lambda *args, **meta: events.append(('run', grid, meta))
+
+    monkeypatch.setattr(common.torch.cuda, 'device', Guard)
+    tensor = torch.zeros(2).as_subclass(_OnDevice)
+    tensor.where = torch.device(device)
+    common.launch(Kernel(), (3, ), 7, tensor, torch.zeros(1), BLOCK=4)
+    run = ('run', (3, ), dict(BLOCK=4))
+    if device == 'cpu':
+        assert events == [run]
+    else:
+        assert events == [('enter', tensor.where), run,
+                          ('exit', tensor.where)]
+
+
 # --------------------------------------------------------------- scan
 
 
@@ -83,43 +132,59 @@ def _scan_inputs(batch, channels, state, length, dtype=torch.float32,
     return u, delta, A, B, bias
 
 
-def _check_scan(u, delta, A, B, bias, softplus=True, seed=1):
-    """Forward and backward kernels against the reference's autograd."""
+def _scan_grad(u, A, seed):
+    """A non-contiguous dL/dh in the states' dtype."""
     batch, channels, length = u.shape
-    state = A.shape[1]
     gen = torch.Generator().manual_seed(seed)
-    grad = _randn(batch, channels, state, length, gen=gen,
-                  dtype=torch.float64 if u.dtype == torch.float64 else
-                  torch.float32, order=(3, 0, 1, 2))  # non-contiguous
+    return _randn(batch, channels, A.shape[1], length, gen=gen,
+                  dtype=torch.float64 if torch.float64 in (u.dtype, A.dtype)
+                  else torch.float32, order=(3, 0, 1, 2))
 
+
+def _run_scan(inputs, grad, softplus, chunk):
+    """The Triton forward and backward: ``[h, du, ddelta, dA, dB, dbias]``."""
+    h = kernels.selective_scan_forward(*inputs, softplus, chunk=chunk)
+    return [h] + list(kernels.selective_scan_backward(grad, *inputs, softplus,
+                                                      h, chunk=chunk))
+
+
+def _reference_scan(inputs, grad, softplus):
+    """The same from autograd on the reference."""
     def reference(u, delta, A, B, bias):
         return selective_scan_states_reference(u, delta, A, B, bias,
                                                softplus)
 
-    want_h, want = _reference_grads(reference, (u, delta, A, B, bias), grad)
-    h = kernels.selective_scan_forward(u, delta, A, B, bias, softplus)
-    _assert_close(h, want_h.detach(), 'h')
-    assert h.is_contiguous()
-    got = kernels.selective_scan_backward(grad, u, delta, A, B, bias,
-                                          softplus, h)
-    names = ('du', 'ddelta', 'dA', 'dB', 'ddelta_bias')
-    for name, g, w in zip(names, got, want):
+    h, grads = _reference_grads(reference, inputs, grad)
+    return [h.detach()] + grads
+
+
+SCAN_RESULTS = ('h', 'du', 'ddelta', 'dA', 'dB', 'ddelta_bias')
+
+
+def _check_scan(u, delta, A, B, bias, softplus=True, chunk=8, seed=1):
+    """Forward and backward kernels against the reference's autograd."""
+    inputs = (u, delta, A, B, bias)
+    grad = _scan_grad(u, A, seed)
+    got = _run_scan(inputs, grad, softplus, chunk)
+    assert got[0].is_contiguous()
+    for name, g, w in zip(SCAN_RESULTS, got,
+                          _reference_scan(inputs, grad, softplus)):
         if w is None:
             assert g is None, name
         else:
             _assert_close(g, w, name)
 
 
-@pytest.mark.parametrize('batch,channels,state,length', [
-    (2, 3, 1, 1),
-    (2, 3, 1, 200),  # two blocks of 128 steps
-    (2, 3, 3, 70),
-    (1, 5, 2, 33),  # batch of one
-    (1, 20, 2, 20),  # two channel blocks (dB summed over them)
+@pytest.mark.parametrize('batch,channels,state,length,chunk', [
+    (2, 3, 1, 1, 8),  # one step
+    (1, 3, 1, 37, 8),  # odd length: 5 chunks, the last one of 5 steps
+    (1, 3, 3, 29, 16),  # N = 3
+    (1, 6, 2, 12, 8),  # two channel blocks (dB summed over them)
+    (2, 3, 2, 70, 256),  # one chunk (of 128 steps): no carry pass
 ])
-def test_scan_fp32(batch, channels, state, length):
+def test_scan_fp32(batch, channels, state, length, chunk):
     _check_scan(*_scan_inputs(batch, channels, state, length,
-                              seed=length + state))
+                              seed=length + state), chunk=chunk)
 
 
 @pytest.mark.parametrize('with_bias,softplus,group_dim', [
@@ -129,7 +194,7 @@ def test_scan_fp32(batch, channels, state, length):
     (True, True, False),
 ])
 def test_scan_options_strided(with_bias, softplus, group_dim):
-    u, delta, A, B, bias = _scan_inputs(2, 3, 3, 40, seed=7, strided=True,
+    u, delta, A, B, bias = _scan_inputs(2, 3, 2, 13, seed=7, strided=True,
                                         group_dim=group_dim)
     assert not any(t.is_contiguous() for t in (u, delta, B))
     if not softplus:
@@ -140,13 +205,46 @@ def test_scan_options_strided(with_bias, softplus, group_dim):
 @pytest.mark.parametrize('dtype', [torch.float16, torch.bfloat16,
                                    torch.float64])
 def test_scan_dtypes(dtype):
-    _check_scan(*_scan_inputs(2, 3, 2, 50, dtype=dtype, seed=11))
+    """fp16 / bf16 computed in fp32, fp64 in fp64 (1e-10), two chunks."""
+    _check_scan(*_scan_inputs(2, 3, 2, 30, dtype=dtype, seed=11), chunk=16)
+
+
+def test_scan_carries_slowly_decaying_states():
+    """A ≈ -1e-3 and Δ ≈ 2e-3: a state keeps nearly all of its past over
+    300 steps, so the states and adjoints carried across the 9 chunk
+    boundaries make up most of every result. fp32 kernels against the
+    reference in float64."""
+    u, delta, A, B, bias = _scan_inputs(1, 2, 1, 300, seed=17)
+    inputs = (u, delta * 0.1 - 6, A * 1e-3, B, bias)  # Δ ≈ softplus(-6)
+    grad = _scan_grad(u, A, seed=5)
+    want = _reference_scan([t.double() for t in inputs], grad.double(), True)
+    got = _run_scan(inputs, grad, True, chunk=32)
+    for name, g, w in zip(SCAN_RESULTS, got, want):
+        _assert_close(g.double(), w, name, precision=torch.float32)
 
 
 def test_scan_long_sequence_and_large_softplus_inputs():
-    u, delta, A, B, bias = _scan_inputs(1, 2, 1, 1000, seed=13)
+    u, delta, A, B, bias = _scan_inputs(1, 2, 1, 520, seed=13)
     delta[0, 0, ::7] += 30  # beyond the softplus threshold: decays ~e^-60
-    _check_scan(u, delta, A, B, bias)
+    _check_scan(u, delta, A, B, bias, chunk=128)
+
+
+def test_scan_is_deterministic():
+    """Two runs give the same bits (no atomics: partial sums per program
+    and channel block, added in a fixed order)."""
+    inputs = _scan_inputs(1, 5, 2, 16, seed=19)  # 2 channel blocks, 2 chunks
+    grad = _scan_grad(inputs[0], inputs[2], seed=3)
+    first, second = (_run_scan(inputs, grad, True, 8) for _ in range(2))
+    for got, want in zip(first, second):
+        assert torch.equal(got, want)
+
+
+@pytest.mark.parametrize('chunk', [0, 3, 12, 8.0])
+def test_scan_chunk_must_be_a_power_of_two(chunk):
+    u, delta, A, B, bias = _scan_inputs(1, 2, 1, 8)
+    with pytest.raises(ValueError, match='power of two'):
+        kernels.selective_scan_forward(u, delta, A, B, bias, True,
+                                       chunk=chunk)
 
 
 # --------------------------------------------------------- neighborhood

@@ -7,7 +7,7 @@ import torch
 
 from tools_helpers import QUICK_SEG, load_tool
 
-# DESIGN §7 (paper, ImageNet-1K 224², rounded to 0.1 G)
+# paper GFLOPs (docs/design.md § Variants; ImageNet-1K 224², rounded to 0.1 G)
 PAPER_GFLOPS = {'nano': 0.8, 'tiny': 2.7, 'small': 5.4, 'large': 17.4}
 
 

@@ -67,6 +67,37 @@ def test_quickstart_seg_train_then_test_tool(tiny_data, tmp_path):
                             str(out)])
     drawn, original = cv2.imread(str(out)), cv2.imread(str(image))
     assert drawn.shape == original.shape
+    assert 'mmmamba op selective_scan_states: cpu' in log  # backends logged
+    check_misfit_checkpoint_is_refused(ckpt, image, tiny_data, tmp_path)
+
+
+def check_misfit_checkpoint_is_refused(ckpt, image, tiny_data, tmp_path):
+    """test.py and demo.py stop on a checkpoint that does not fit the model
+    (mmengine alone would warn and evaluate partly random weights), naming
+    the first missing and unexpected tensors; --allow-partial goes on."""
+    checkpoint = torch.load(ckpt, map_location='cpu', weights_only=True)
+    weights = checkpoint['state_dict']
+    missing = 'backbone.stages.0.blocks.0.mixer.rpb'
+    weights.pop(missing)
+    weights['backbone.extra.weight'] = torch.zeros(1)
+    bad = tmp_path / 'misfit.pth'
+    torch.save({'state_dict': weights}, bad)  # no meta either
+    args = [QUICK_SEG, str(bad), '--work-dir', str(tmp_path / 'misfit'),
+            '--cfg-options', *data_options(tiny_data, 'seg')]
+    with pytest.raises(SystemExit) as error:
+        load_tool('test').main(args)
+    assert missing in str(error.value)
+    assert 'backbone.extra.weight' in str(error.value)
+    assert '1 missing' in str(error.value) and '--allow-partial' in str(
+        error.value)
+    with pytest.raises(SystemExit, match='1 unexpected'):
+        load_tool('demo').main([str(image), QUICK_SEG, str(bad), '--out',
+                                str(tmp_path / 'misfit.png')])
+    assert 'mIoU' in load_tool('test').main(args[:2] + ['--allow-partial'] +
+                                             args[2:])
+    load_tool('demo').main([str(image), QUICK_SEG, str(bad), '--out',
+                            str(tmp_path / 'misfit.png'), '--allow-partial'])
+    assert (tmp_path / 'misfit.png').is_file()
 
 
 def state_dict(path):

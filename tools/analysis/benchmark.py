@@ -25,17 +25,6 @@ def _sync(device):
         torch.cuda.synchronize(device)
 
 
-def describe_backend(device):
-    from mmmamba.ops import explain_backend
-    from mmmamba.ops.dispatch import OPS
-    probe = torch.zeros(1, device=device)
-    lines = []
-    for op in OPS:
-        choice = explain_backend(op, probe)
-        lines.append(f'{op}: {choice.backend} ({choice.reason})')
-    return lines
-
-
 def benchmark(model, shape, batch=1, iters=10, warmup=2, device='cpu',
               amp=False):
     """Return ``(images_per_second, forward_note)``."""
@@ -80,7 +69,8 @@ def main(argv=None):
     name = (torch.cuda.get_device_name(device) if device.type == 'cuda'
             else f'cpu ({torch.get_num_threads()} threads)')
     print(f'device: {device} {name}')
-    for line in describe_backend(device):
+    from mmmamba.ops.report import describe_backends
+    for line in describe_backends(device):
         print(f'backend: {line}')
     ips, note = benchmark(model, tuple(args.shape), args.batch, args.iters,
                           args.warmup, device, args.amp)

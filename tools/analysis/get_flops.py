@@ -6,7 +6,7 @@
 Convention: "FLOPs" are multiply-accumulates (1 MAC = 1 FLOP), as in the
 A2Mamba paper and most vision papers (fvcore / mmengine convention). With it
 the bare backbones at 224² give 0.81 / 2.69 / 5.36 / 11.42 / 17.39 G for
-nano / tiny / small / base / large, i.e. DESIGN §7's 0.8 / 2.7 / 5.4 / 17.4 G
+nano / tiny / small / base / large, i.e. the paper's 0.8 / 2.7 / 5.4 / 17.4 G
 except base (paper 10.7 G; 11.4 G here, and counting 2 FLOPs per MAC would be
 off by 2x everywhere). Adding the released classifier head (conv1x1 C4->1024
 at 7x7 + linear 1024->1000) gives 0.82 / 2.71 / 5.39 / 11.45 / 17.42 G.
@@ -38,12 +38,12 @@ import os.path as osp
 import sys
 from collections import defaultdict
 
-import torch
-import torch.nn as nn
-
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 if osp.join(ROOT, 'tools') not in sys.path:
     sys.path.insert(0, osp.join(ROOT, 'tools'))
+import _common  # noqa: E402,F401  (quiets third-party deprecation warnings)
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
 
 from _common import build_from_config  # noqa: E402
 

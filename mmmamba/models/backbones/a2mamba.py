@@ -6,6 +6,7 @@ classification model without its classifier head, so the released ImageNet
 checkpoints (``a2mamba_{nano,tiny,small,base,large}.pth``) load into it and
 give the same features; see ``mmmamba/models/utils/ckpt_convert.py``.
 """
+import torch
 import torch.nn as nn
 from mmengine.model import BaseModule
 from torch.nn.modules.batchnorm import _BatchNorm
@@ -14,6 +15,7 @@ from mmmamba.registry import register_model
 from ..layers import (A2MambaStage, build_downsample, build_stem,
                       init_conv_trunc_normal)
 from ..utils import load_backbone_weights
+from ..utils.init_cfg import PRETRAINED_KEYS, split_init_cfg
 
 
 def _arch(dims, depths, heads, mlp_ratios, kernel_sizes=(11, 9, 7, 7),
@@ -31,8 +33,9 @@ class A2Mamba(BaseModule):
         arch (str | dict): one of ``A2Mamba.arch_settings`` (``'nano'``,
             ``'tiny'``, ``'small'``, ``'base'``, ``'large'``, and ``'test'``,
             a tiny width for quick tests) or a dict with the same keys.
-        in_channels (int): input channels.
-        out_indices (Sequence[int]): stages (0-3) whose outputs are returned.
+        in_channels (int): input channels (>= 1).
+        out_indices (Sequence[int]): stages (0-3) whose outputs are returned,
+            strictly increasing.
         frozen_stages (int): -1 freezes nothing, 0 the stem, k the stem and
             stages 1..k with their downsamples. Frozen parts stay in eval
             mode and without gradients after ``train()``.
@@ -42,9 +45,12 @@ class A2Mamba(BaseModule):
             blocks.
         norm_cfg (dict): BatchNorm of the stem, downsamples and gates (e.g.
             ``dict(type='SyncBN')`` for distributed training).
-        init_cfg (dict, optional): ``dict(type='Pretrained', checkpoint=PATH)``
-            loads a released or mmmamba checkpoint (optional ``prefix`` and
-            ``state_dict_key``); other init configs are applied by mmengine.
+        init_cfg (dict | list[dict], optional):
+            ``dict(type='Pretrained', checkpoint=PATH or URL)`` (alone or as
+            one entry of a list) loads a released or mmmamba checkpoint
+            strictly (optional ``prefix`` and ``state_dict_key``; http(s)
+            URLs are downloaded once); other init configs are applied by
+            mmengine first.
     """
 
     arch_settings = {
@@ -75,6 +81,10 @@ class A2Mamba(BaseModule):
         if not 0 <= drop_path_rate < 1:
             raise ValueError(f'drop_path_rate must be in [0, 1), got '
                              f'{drop_path_rate}')
+        if not isinstance(in_channels, int) or in_channels < 1:
+            raise ValueError(f'in_channels must be an integer >= 1 (3 for '
+                             f'RGB images), got {in_channels!r}')
+        self.in_channels = in_channels
         self.frozen_stages = frozen_stages
         self.norm_eval = norm_eval
         dims = settings['embed_dims']
@@ -123,23 +133,42 @@ class A2Mamba(BaseModule):
         if isinstance(out_indices, int):
             out_indices = (out_indices, )
         out_indices = tuple(out_indices)
-        bad = [i for i in out_indices if i not in range(self.num_stages)]
-        if bad or not out_indices:
-            raise ValueError(f'out_indices must be a non-empty subset of '
-                             f'{tuple(range(self.num_stages))}, got '
-                             f'{out_indices}')
+        if not out_indices or any(
+                i not in range(self.num_stages) for i in out_indices) or any(
+                    a >= b for a, b in zip(out_indices, out_indices[1:])):
+            raise ValueError(
+                f'out_indices must be a non-empty, strictly increasing '
+                f'subset of {tuple(range(self.num_stages))} (the outputs '
+                f'come in stage order), got {out_indices}')
         return out_indices
 
     def init_weights(self):
-        """Load ``init_cfg`` weights loudly, or apply a non-pretrained init."""
-        cfg = self.init_cfg
-        if isinstance(cfg, dict) and cfg.get('type') == 'Pretrained':
+        """Apply ``init_cfg``: non-pretrained entries through mmengine, then
+        the ``Pretrained`` entry (a dict, or one entry of a list) through the
+        strict loader, which loads every tensor or fails."""
+        pretrained, others = split_init_cfg(self.init_cfg)
+        if len(pretrained) > 1:
+            raise ValueError(f'init_cfg holds {len(pretrained)} Pretrained '
+                             f'entries; give the backbone one checkpoint')
+        if others or not pretrained:
+            init_cfg, self.init_cfg = self.init_cfg, others or None
+            try:
+                super().init_weights()
+            finally:
+                self.init_cfg = init_cfg
+        if pretrained:
+            cfg = pretrained[0]
+            unknown = sorted(set(cfg) - set(PRETRAINED_KEYS))
+            if unknown or 'checkpoint' not in cfg:
+                raise ValueError(
+                    f"init_cfg=dict(type='Pretrained', ...) takes "
+                    f'checkpoint (required), prefix and state_dict_key; got '
+                    f'{dict(cfg)}' + (f' (unknown: {unknown})' if unknown
+                                      else ''))
             load_backbone_weights(self, cfg['checkpoint'],
                                   prefix=cfg.get('prefix'),
                                   state_dict_key=cfg.get('state_dict_key'))
             self._is_init = True
-        else:
-            super().init_weights()
 
     def _frozen_modules(self):
         if self.frozen_stages >= 0:
@@ -164,15 +193,36 @@ class A2Mamba(BaseModule):
                     m.eval()
         return self
 
-    def forward(self, x):
-        """x: B×C×H×W with H, W ≥ 32 → tuple of B×C_i×H/2^(i+2)×W/2^(i+2)."""
-        if x.dim() != 4:
+    def _check_input(self, x):
+        if not isinstance(x, torch.Tensor) or x.dim() != 4:
             raise ValueError(f'A2Mamba expects a B×C×H×W batch, got shape '
-                             f'{tuple(x.shape)}')
+                             f'{tuple(getattr(x, "shape", ()))}')
+        if x.shape[1] != self.in_channels:
+            raise ValueError(
+                f'A2Mamba was built for {self.in_channels}-channel images '
+                f'(in_channels={self.in_channels}), got {x.shape[1]} '
+                f'channels; convert the images (e.g. gray to RGB) or set '
+                f'in_channels')
+        weight = self.stem[0].weight
+        if not x.is_floating_point():
+            raise TypeError(
+                f'A2Mamba expects floating-point images (normalised, as the '
+                f'data preprocessor makes them), got {x.dtype}; convert with '
+                f'x.to({weight.dtype})')
+        if x.dtype != weight.dtype and not torch.is_autocast_enabled(
+                x.device.type):
+            raise TypeError(
+                f'the input is {x.dtype} but the backbone weights are '
+                f'{weight.dtype}; cast the input (x.to({weight.dtype})) or '
+                f'run under torch.autocast')
         if min(x.shape[2:]) < 32:
             raise ValueError(f'A2Mamba needs inputs of at least 32×32 px '
                              f'(stride 32), got {tuple(x.shape[2:])}; resize '
                              f'or pad the image')
+
+    def forward(self, x):
+        """x: B×C×H×W with H, W ≥ 32 → tuple of B×C_i×H/2^(i+2)×W/2^(i+2)."""
+        self._check_input(x)
         x = self.stem(x)
         outs = []
         for i, stage in enumerate(self.stages):

@@ -1,4 +1,4 @@
-"""Attention-augmented SSM (DESIGN §3): a selective scan whose hidden states
+"""Attention-augmented SSM (docs/design.md § A2SSM): a scan whose hidden states
 are aggregated by the mixer's local and dilated attention maps."""
 import math
 
@@ -7,6 +7,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from mmmamba.ops import a2ssm_aggregate, selective_scan_states
+from .precision import island_dtype
 
 
 class A2SSM(nn.Module):
@@ -46,18 +47,21 @@ class A2SSM(nn.Module):
         B, C, H, W = y.shape
         G, g = self.num_heads, self.num_heads // 2
         d = C // G
+        dtype = self.D.dtype  # the module's (a cast model's) dtype
+        island = island_dtype(dtype)
         xs = F.silu(self.conv(y)).flatten(2)  # B, C, L
         dbl = torch.einsum('rc,bcl->brl', self.x_proj.weight, xs)
         dt_low, b_t, c_t = dbl.split([self.dt_rank, 1, 1], dim=1)
         dt = torch.einsum('cr,brl->bcl', self.dt_proj.weight, dt_low)
         states = selective_scan_states(
-            xs, dt, -self.A_log.float().exp(), b_t,
-            delta_bias=self.dt_proj.bias.float(), delta_softplus=True)
-        states = states.view(B, G, d, H, W)  # the scan's layout
+            xs, dt, -self.A_log.to(island).exp(), b_t,
+            delta_bias=self.dt_proj.bias.to(island), delta_softplus=True)
+        states = states.view(B, G, d, H, W)  # the scan's layout (fp32)
         fused = a2ssm_aggregate(attn_local, attn_dilated, states, kernel_size,
                                 dilation)  # B, G, d, H, W
-        fused = self.head_mix(fused.view(B, G, d * H, W))  # mix heads
+        fused = self.head_mix(fused.view(B, G, d * H, W).to(
+            self.head_mix.weight.dtype))  # mix heads
         with torch.autocast(device_type=y.device.type, enabled=False):
-            out = (fused.reshape(B, C, H * W) * c_t.float() +
-                   self.D.float()[:, None] * xs.float())  # B, C, L
-        return out.view(B, C, H, W)
+            out = (fused.reshape(B, C, H * W).to(island) * c_t.to(island) +
+                   self.D.to(island)[:, None] * xs.to(island))  # B, C, L
+        return out.view(B, C, H, W).to(dtype)

@@ -1,4 +1,4 @@
-"""A2Mamba block and stage (DESIGN §1)."""
+"""A2Mamba block and stage (docs/design.md § Architecture)."""
 import torch.nn as nn
 import torch.utils.checkpoint as cp
 from mmcv.cnn.bricks import DropPath

@@ -1,4 +1,4 @@
-"""MASS token mixer (DESIGN §2): cascaded local and dilated neighborhood
+"""Mixer (docs/design.md § MASS mixer): cascaded local and dilated neighborhood
 attention, followed by A2SSM (stages 1-3) or global attention (stage 4)."""
 import torch
 import torch.nn as nn
@@ -11,6 +11,7 @@ from .a2ssm import A2SSM
 from .neighborhood import (neighborhood_softmax, pad_to_window, padding_mask,
                            stage_dilation)
 from .norm import LayerNorm2d
+from .precision import island_dtype
 from .rope import apply_rope
 
 
@@ -105,9 +106,11 @@ class MASSMixer(nn.Module):
             y = self.a2ssm(y, attn_local, attn_dilated, K, dilation)
 
         z = self.norm(y) + lepe
+        dtype = self.qkv.weight.dtype  # the module's (a cast model's) dtype
+        island = island_dtype(dtype)
         with torch.autocast(device_type=x.device.type, enabled=False):
-            z = z.float() * gate.float()
-        return self.proj(z)
+            z = z.to(island) * gate.to(island)
+        return self.proj(z.to(dtype))
 
     def _global_attention(self, q, k, v):
         """Attention over all pixels; q, k, v: B×G×H×W×d."""

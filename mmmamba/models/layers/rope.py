@@ -1,6 +1,8 @@
-"""2-D rotary position embedding (DESIGN §4)."""
+"""2-D rotary position embedding (docs/design.md § 2-D RoPE)."""
 import torch
 import torch.nn as nn
+
+from .precision import island_dtype
 
 
 class RoPE2d(nn.Module):
@@ -22,11 +24,14 @@ class RoPE2d(nn.Module):
         self.register_buffer('angle', angle)
 
     def forward(self, height, width):
-        """Return ``(sin, cos)``, each H×W×d in the buffer's dtype."""
-        rows = torch.arange(height).to(self.angle)
-        cols = torch.arange(width).to(self.angle)
-        phase_h = rows[:, None] * self.angle[None, :]  # H, d/2
-        phase_w = cols[:, None] * self.angle[None, :]  # W, d/2
+        """Return ``(sin, cos)``, each H×W×d, computed in fp32 (fp64 for a
+        double buffer) also in a half model: a phase of 100 rad held in fp16
+        would be off by up to 0.03."""
+        angle = self.angle.to(island_dtype(self.angle.dtype))
+        rows = torch.arange(height).to(angle)
+        cols = torch.arange(width).to(angle)
+        phase_h = rows[:, None] * angle[None, :]  # H, d/2
+        phase_w = cols[:, None] * angle[None, :]  # W, d/2
         phase = torch.cat([
             phase_h[:, None, :].expand(-1, width, -1),
             phase_w[None, :, :].expand(height, -1, -1),

@@ -2,7 +2,7 @@
 
 The A2Mamba paper (arXiv 2507.16624) mentions a progressive multi-scale
 refinement decoder but publishes no details, so this neck is mmmamba's own
-design (DESIGN §8), not a re-implementation: mmdet's FPN (lateral 1×1 convs,
+design (docs/design.md § MASSFPN): mmdet's FPN (lateral 1×1 convs,
 nearest top-down sum, extra levels) with each fused level refined by MASS
 blocks (the A2Mamba block with the A2SSM mixer on every level) instead of
 FPN's 3×3 output conv, so the attention-augmented refinement happens where
@@ -13,16 +13,13 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmcv.cnn import ConvModule
 from mmengine.model import BaseModule
-from mmengine.model.weight_init import PretrainedInit, initialize
+from mmengine.model.weight_init import initialize
 
 from mmmamba.registry import register_model
 from ..layers import A2MambaStage, init_conv_trunc_normal
+from ..utils.init_cfg import split_init_cfg
 
 EXTRA_CONV_SOURCES = ('on_input', 'on_lateral', 'on_output')
-
-
-def _is_pretrained(cfg):
-    return cfg.get('type') in ('Pretrained', PretrainedInit)
 
 
 @register_model
@@ -205,10 +202,7 @@ class MASSFPN(BaseModule):
         """
         if self._is_init:
             return
-        cfgs = self.init_cfg or []
-        cfgs = [cfgs] if isinstance(cfgs, dict) else list(cfgs)
-        plain = [cfg for cfg in cfgs if not _is_pretrained(cfg)]
-        pretrained = [cfg for cfg in cfgs if _is_pretrained(cfg)]
+        pretrained, plain = split_init_cfg(self.init_cfg)
         if plain:
             initialize(self.lateral_convs, plain)
             initialize(self.extra_convs, plain)

@@ -8,6 +8,8 @@ of one load only; the global allow-list is left untouched.
 import argparse
 import os
 import pickle
+import re
+import urllib.parse
 from collections.abc import Mapping
 
 import numpy as np
@@ -16,8 +18,8 @@ from mmengine.logging import print_log
 
 from .ckpt_convert import convert_official_a2mamba, is_official_layout
 
-__all__ = ['load_checkpoint_file', 'extract_state_dict',
-           'load_backbone_weights']
+__all__ = ['describe_mismatch', 'extract_state_dict', 'fetch_checkpoint',
+           'is_url', 'load_backbone_weights', 'load_checkpoint_file']
 
 # where wrappers keep the weights, in order of preference
 STATE_DICT_KEYS = ('state_dict', 'model', 'module', 'state_dict_ema',
@@ -25,40 +27,119 @@ STATE_DICT_KEYS = ('state_dict', 'model', 'module', 'state_dict_ema',
 
 
 def _training_metadata_globals():
-    """Classes a timm checkpoint's metadata may pickle (no code runs)."""
+    """Classes a timm checkpoint's metadata may pickle (no code runs), less
+    those already allow-listed: leaving ``safe_globals`` removes what it
+    added, which would drop them from the global allow-list too."""
     scalar = getattr(np, '_core', getattr(np, 'core', None)).multiarray.scalar
     dtypes = [type(np.dtype(t)) for t in (np.float64, np.float32, np.int64,
                                           np.int32, np.bool_)]
-    return [argparse.Namespace, scalar, np.dtype, *dtypes]
+    allowed = torch.serialization.get_safe_globals()
+    return [g for g in (argparse.Namespace, scalar, np.dtype, *dtypes)
+            if g not in allowed]
+
+
+def is_url(filename):
+    """True for the http(s) addresses :func:`load_checkpoint_file` fetches."""
+    return str(filename).startswith(('http://', 'https://'))
+
+
+def _download(url, path):
+    try:
+        torch.hub.download_url_to_file(url, path, progress=False)
+    except (OSError, ValueError) as err:  # URLError / HTTPError are OSErrors
+        raise RuntimeError(
+            f'could not download checkpoint {url}: {err}. Check the address, '
+            f'or download the file yourself and set init_cfg='
+            f"dict(type='Pretrained', checkpoint=PATH)") from err
+
+
+def fetch_checkpoint(url):
+    """Local copy of the checkpoint at ``url`` (downloaded once).
+
+    The file is kept where mmengine's ``CheckpointLoader`` (``http://`` /
+    ``https://`` scheme) and ``torch.hub`` keep checkpoints,
+    ``<torch hub dir>/checkpoints/<file name>``, with the same protocol in
+    distributed runs: rank 0 downloads, the others wait and reuse the file.
+    Only the download is shared: ``CheckpointLoader`` would then unpickle
+    the file fully (``weights_only=False``), whereas the caller reads it with
+    weights-only unpickling.
+    """
+    from mmengine.dist import get_dist_info
+    name = os.path.basename(urllib.parse.urlparse(url).path)
+    if not name:
+        raise ValueError(f'checkpoint URL {url!r} names no file')
+    model_dir = os.path.join(torch.hub.get_dir(), 'checkpoints')
+    os.makedirs(model_dir, exist_ok=True)
+    path = os.path.join(model_dir, name)
+    rank, world_size = get_dist_info()
+    if rank == 0 and not os.path.isfile(path):
+        print_log(f'downloading {url} to {path}', logger='current')
+        _download(url, path)
+    if world_size > 1:
+        torch.distributed.barrier()
+        if not os.path.isfile(path):  # another machine than rank 0's
+            _download(url, path)
+    return path
+
+
+def _unsupported_global(error):
+    """The global the weights-only unpickler refused, or None when the file
+    did not name one (not a pickle of torch objects at all)."""
+    match = re.search(r'Unsupported global: GLOBAL (\S+)', str(error))
+    return match[1] if match else None
+
+
+def _short(error):
+    """First line of an error message (torch's run over many lines)."""
+    text = str(error).strip()
+    return (text.splitlines() or [type(error).__name__])[0][:200]
 
 
 def load_checkpoint_file(filename, map_location='cpu'):
-    """Read a checkpoint with weights-only unpickling.
+    """Read a checkpoint (a local path or an http(s) URL) with weights-only
+    unpickling.
 
     Raises:
         FileNotFoundError: no such file.
-        RuntimeError: unreadable (truncated, not a torch file) or holding
-            objects outside the allow-list; the message says what to do.
+        RuntimeError: not a PyTorch checkpoint, a damaged one, or one that
+            stores objects outside the allow-list; the message says which
+            and what to do.
     """
-    if not os.path.isfile(filename):
+    path = fetch_checkpoint(filename) if is_url(filename) else filename
+    if not os.path.isfile(path):
         raise FileNotFoundError(
             f'checkpoint {filename!r} does not exist; set init_cfg='
-            f"dict(type='Pretrained', checkpoint=PATH) to a downloaded file")
+            f"dict(type='Pretrained', checkpoint=PATH or URL) to a "
+            f'downloaded file or to its http(s) address')
+    source = filename if path == filename else f'{filename} ({path})'
     try:
         with torch.serialization.safe_globals(_training_metadata_globals()):
-            return torch.load(filename, map_location=map_location,
+            return torch.load(path, map_location=map_location,
                               weights_only=True)
     except pickle.UnpicklingError as err:
+        name = _unsupported_global(err)
+        if name is None:
+            raise RuntimeError(
+                f'{source} is not a PyTorch checkpoint (the unpickler '
+                f'stopped at its first bytes: {_short(err)}); check that '
+                f'the path or URL names the released .pth file') from err
         raise RuntimeError(
-            f'{filename} stores objects outside the weights-only allow-list '
-            f'({err}). If you trust its origin, rewrite it as plain tensors '
-            f'once with `python tools/convert_official_ckpt.py --trust '
-            f'{filename} OUT.pth` and load OUT.pth') from err
+            f'{source} stores an object of type {name} next to its weights, '
+            f'outside the weights-only allow-list (unpickling it could run '
+            f'code from the file), so it was not loaded. Get the checkpoint '
+            f'from its official source. Only if you know and trust where '
+            f'this file comes from, `python tools/convert_official_ckpt.py '
+            f'--trust {path} OUT.pth` rewrites it as plain tensors; then load '
+            f'OUT.pth') from err
     except Exception as err:
+        if 'PytorchStreamReader' in str(err):
+            raise RuntimeError(
+                f'{source} is a damaged PyTorch checkpoint ({_short(err)}): '
+                f'truncated or corrupted; download it again') from err
         raise RuntimeError(
-            f'could not read checkpoint {filename}: {err}. The file is '
-            f'truncated or not a PyTorch checkpoint; download it again') \
-            from err
+            f'{source} is not a PyTorch checkpoint ({type(err).__name__}: '
+            f'{_short(err)}); check that the path or URL names the released '
+            f'.pth file') from err
 
 
 def extract_state_dict(checkpoint, state_dict_key=None):
@@ -106,6 +187,25 @@ def _strip_prefix(state_dict, prefix):
     return stripped
 
 
+def describe_mismatch(own, state_dict, limit=10):
+    """'' when ``state_dict`` fits the model state ``own`` exactly, else
+    what does not fit: the counts and first ``limit`` names of the missing,
+    unexpected and wrongly shaped tensors. BatchNorm ``num_batches_tracked``
+    counters may be absent."""
+    missing = [k for k in own if k not in state_dict
+               and not k.endswith('num_batches_tracked')]
+    unexpected = [k for k in state_dict if k not in own]
+    mismatched = [f'{k}: checkpoint {tuple(v.shape)} vs model '
+                  f'{tuple(own[k].shape)}' for k, v in state_dict.items()
+                  if k in own and hasattr(v, 'shape')
+                  and v.shape != own[k].shape]
+    if not (missing or unexpected or mismatched):
+        return ''
+    return (f'{len(missing)} missing {missing[:limit]}, '
+            f'{len(unexpected)} unexpected {unexpected[:limit]}, '
+            f'{len(mismatched)} shape mismatches {mismatched[:limit]}')
+
+
 def load_backbone_weights(model, filename, prefix=None, state_dict_key=None,
                           logger='current'):
     """Load a released or mmmamba-layout checkpoint into ``model``.
@@ -124,22 +224,13 @@ def load_backbone_weights(model, filename, prefix=None, state_dict_key=None,
                k.startswith('classifier.')]
     state_dict = convert_official_a2mamba(state_dict)
 
-    own = model.state_dict()
-    missing = [k for k in own if k not in state_dict
-               and not k.endswith('num_batches_tracked')]
-    unexpected = [k for k in state_dict if k not in own]
-    mismatched = [f'{k}: checkpoint {tuple(v.shape)} vs model '
-                  f'{tuple(own[k].shape)}' for k, v in state_dict.items()
-                  if k in own and v.shape != own[k].shape]
-    if missing or unexpected or mismatched:
+    problems = describe_mismatch(model.state_dict(), state_dict)
+    if problems:
         hint = (" (a detector/segmentor checkpoint needs prefix='backbone.')"
                 if any(k.startswith('backbone.') for k in state_dict) else '')
         raise RuntimeError(
             f'{filename} does not fit {type(model).__name__}'
-            f'({getattr(model, "arch_name", "")}){hint}: '
-            f'{len(missing)} missing {missing[:10]}, '
-            f'{len(unexpected)} unexpected {unexpected[:10]}, '
-            f'{len(mismatched)} shape mismatches {mismatched[:10]}. '
+            f'({getattr(model, "arch_name", "")}){hint}: {problems}. '
             f'Is the checkpoint for another arch?')
     model.load_state_dict(state_dict, strict=False)
     layout = 'released A2Mamba' if official else 'mmmamba'

@@ -1,11 +1,14 @@
 """Kernel backends of the mmmamba operators: one module per backend.
 
 ``cpu`` (C++ kernels of ``mmmamba._C``), ``cuda`` (CUDA launchers linked
-into ``mmmamba._C``) and ``triton`` (Triton kernels) each implement some of
-the functions below; :mod:`mmmamba.ops.dispatch` picks a backend per call and
-:mod:`mmmamba.ops.library` wraps the functions into ``torch.library`` custom
-ops with autograd and fake (meta) implementations. A backend that lacks a
-function leaves it undefined and the dispatch falls back to the reference.
+into ``mmmamba._C``), ``triton`` (Triton kernels) and ``cuda_host`` (the
+CUDA launchers compiled for the host over a CUDA emulation,
+``mmmamba._C_cuda_host``: a test backend for CPU tensors) each implement
+some of the functions below; :mod:`mmmamba.ops.dispatch` picks a backend per
+call and :mod:`mmmamba.ops.library` wraps the functions into
+``torch.library`` custom ops with autograd and fake (meta) implementations.
+A backend that lacks a function leaves it undefined and the dispatch falls
+back to the reference.
 
 Every function receives arguments already checked by the dispatch (the
 reference's checks): tensors may be non-contiguous and fp16 / bf16 / fp32 /

@@ -1,4 +1,4 @@
-"""A2SSM aggregation (DESIGN §5, the fused op) in plain PyTorch.
+"""A2SSM aggregation (docs/design.md § Fused A2SSM aggregation), pure PyTorch.
 
 The A2SSM hidden states come out of the scan as ``B × G × d × H × W``
 (channel-major). The mixer's local attention (heads ``[0, g)``, dilation 1)

@@ -1,9 +1,14 @@
 """Argument checks and window index math for 2-D neighborhood attention.
 
-The one place that knows the NATTEN (<= 0.17) window rule. Every backend
-(the PyTorch reference now, compiled kernels later) validates its arguments
-and builds its neighbour tables here, so the rule cannot drift between
-``na2d_qk`` and ``na2d_av``.
+The Python home of the NATTEN (<= 0.17) window rule. Every backend's
+arguments are validated here (the dispatch runs these checks before any
+kernel), and the reference builds its neighbour tables here, so the rule
+cannot drift between ``na2d_qk`` and ``na2d_av``. The same rule is written
+twice more and must change with this file: in C++ in ``csrc/mmmamba_math.h``
+(``na_window_start``, ``na_neighbor``, ``na_rpb_index`` and the inverse
+``na_slot_of``, shared by the CPU and CUDA kernels) and in Triton in
+``mmmamba/ops/kernels/triton/window.py`` (``window_start`` and the inverse
+``inverse_window``); see docs/design.md § Neighborhood attention.
 
 Window rule, per axis of length ``n`` with odd kernel ``K`` and dilation ``δ``:
 positions split into ``δ`` interleaved groups (``i mod δ``); a group holding

@@ -1,10 +1,13 @@
-"""Pieces shared by the Triton kernels: compute dtype, block sizes, softplus.
+"""Pieces shared by the Triton kernels: compute dtype, block sizes, the
+launch under the inputs' device, softplus.
 
 Every kernel loads its inputs in their own dtype and converts them at once to
 the compute dtype ``ACC`` (a ``tl.constexpr``): float32, or float64 when an
 input is float64. Converting right after ``tl.load`` also keeps bf16 out of
 the arithmetic, which the Triton interpreter gets wrong.
 """
+import contextlib
+
 import torch
 import triton
 import triton.language as tl
@@ -23,6 +26,17 @@ def compute_dtypes(*tensors):
 def block_size(n, cap):
     """Power-of-two block covering ``n`` (at least 2), at most ``cap``."""
     return max(2, min(cap, triton.next_power_of_2(max(n, 1))))
+
+
+def launch(kernel, grid, *args, **meta):
+    """``kernel[grid](*args, **meta)`` on the device of the first tensor in
+    ``args``: under its CUDA device guard (Triton launches on the current
+    device and stream), a no-op for CPU tensors (the interpreter)."""
+    device = next(a.device for a in args if isinstance(a, torch.Tensor))
+    guard = (torch.cuda.device(device) if device.type == 'cuda' else
+             contextlib.nullcontext())
+    with guard:
+        kernel[grid](*args, **meta)
 
 
 @triton.jit

@@ -33,7 +33,7 @@ import math
 import triton
 import triton.language as tl
 
-from .common import block_size, compute_dtypes
+from .common import block_size, compute_dtypes, launch
 from .window import inverse_window, window_start
 
 # Largest position / channel blocks (the interpreter's cost is per program
@@ -196,8 +196,8 @@ def _launch(kernel_fn, positions, tensors, window, compute_like, kernel,
     grid = (triton.cdiv(total, block_q),
             triton.cdiv(channels, block_c) if channel_grid else 1)
     strides = [s for t in tensors for s in t.stride()]
-    kernel_fn[grid](*tensors, *window, total, *strides, KH=kernel[0],
-                    KW=kernel[1], ACC=acc, BLOCK_Q=block_q, BLOCK_C=block_c)
+    launch(kernel_fn, grid, *tensors, *window, total, *strides, KH=kernel[0],
+           KW=kernel[1], ACC=acc, BLOCK_Q=block_q, BLOCK_C=block_c)
 
 
 def av_forward_into(attn, value, out, kernel, dilation):

@@ -1,7 +1,6 @@
 """The NATTEN (<= 0.17) window rule and its inverse, as Triton functions.
 
-Mirrors ``mmmamba/ops/neighborhood/indexing.py`` and ``csrc/mmmamba_math.h``:
-an axis of length ``n`` with odd kernel ``K`` and dilation ``dil`` splits
+An axis of length ``n`` with odd kernel ``K`` and dilation ``dil`` splits
 into ``dil`` interleaved groups (``i mod dil``); the query at index
 ``j = i // dil`` of its group of ``m`` members sees the ``K`` consecutive
 members starting at ``s = clamp(j - K // 2, 0, m - K)``.
@@ -11,6 +10,13 @@ group index ``jp`` form one run of the key's group: from ``0`` if
 ``jp < K`` else ``jp - K // 2``, up to ``m`` (exclusive) if ``jp >= m - K``
 else ``jp + K // 2 + 1``. A run is ``K`` long inside the map and at most
 ``2K - 1`` long at the border (small groups).
+
+The same rule is written twice more and must change with this file: in
+Python in ``mmmamba/ops/neighborhood/indexing.py`` (``axis_tables``, the
+reference's neighbour and bias tables; no inverse, the reference's backward
+is autograd) and in C++ in ``csrc/mmmamba_math.h`` (``na_window_start``,
+``na_neighbor``, ``na_rpb_index`` and the inverse ``na_slot_of``, shared by
+the CPU and CUDA kernels); see docs/design.md § Neighborhood attention.
 """
 import triton
 import triton.language as tl
