@@ -238,3 +238,19 @@ def test_a_failed_launch_names_the_op():
             RuntimeError, match='a2ssm_aggregate_forward: CUDA kernel launch '
             r'failed: cudaError 1 \(invalid argument\)'):
         a2ssm_aggregate(*(t.double() for t in maps), 31, 1)
+
+
+def test_scan_kernel_dtype_follows_the_sequence_inputs():
+    """The model's fp32 A / delta_bias parameters do not turn fp16 / bf16
+    sequences into an fp32 kernel call; any fp64 input makes it fp64."""
+    from mmmamba.ops.kernels.cuda_launchers import CudaLaunchers
+    u, delta, A, B, bias = _scan_tensors(1, 2, 1, 5, seed=14)
+    for dtype in (torch.float16, torch.bfloat16):
+        args = CudaLaunchers._scan_inputs(u.to(dtype), delta.to(dtype), A,
+                                          B.to(dtype), bias)
+        assert [t.dtype for t in args] == [dtype, dtype, torch.float32, dtype,
+                                           torch.float32]
+    args = CudaLaunchers._scan_inputs(u, delta, A.double(), B, bias)
+    assert {t.dtype for t in args} == {torch.float64}
+    _check(lambda u, delta, B: _scan(u, delta, A, B, bias),
+           [u, delta, B], torch.float16)

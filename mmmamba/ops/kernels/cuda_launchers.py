@@ -93,8 +93,12 @@ class CudaLaunchers:
 
     @staticmethod
     def _scan_inputs(u, delta, A, B, delta_bias):
-        """u, delta, B in their T; A, delta_bias in the accumulation dtype."""
-        T = _ktype(u, delta, B, A, delta_bias)
+        """u, delta, B in their T; A, delta_bias in the accumulation dtype.
+        T follows u, delta and B (fp32 parameters A / delta_bias do not turn
+        fp16 / bf16 inputs into an fp32 call), fp64 when any input is."""
+        wide = [t for t in (A, delta_bias)
+                if t is not None and t.dtype == torch.float64]
+        T = _ktype(u, delta, B, *wide)
         return (_prep(u, T), _prep(delta, T), _prep(A, _acc(T)), _prep(B, T),
                 _prep(delta_bias, _acc(T)))
 
