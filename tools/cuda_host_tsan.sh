@@ -14,9 +14,8 @@ flags=(-std=c++17 -O1 -g -fsanitize=thread -pthread -DMMMAMBA_CUDA_HOST
        -Wno-unknown-pragmas)
 objects=() pids=()
 # rebuild unless the driver is newer than every kernel source and header
-newer=$(find "$repo/csrc/cuda" "$repo/csrc/cuda_host" "$repo/csrc/mmmamba_math.h" \
-        -newer "$out/tsan_driver" 2>/dev/null | head -1)
-if [ -x "$out/tsan_driver" ] && [ -z "$newer" ]; then
+if [ -x "$out/tsan_driver" ] && [ -z "$(find "$repo/csrc/cuda" "$repo/csrc/cuda_host" \
+        "$repo/csrc/mmmamba_math.h" -newer "$out/tsan_driver" | head -1)" ]; then
     exec env TSAN_OPTIONS="halt_on_error=1 ${TSAN_OPTIONS:-}" "$out/tsan_driver" "$@"
 fi
 for src in "$repo"/csrc/cuda/*.cu "$repo"/csrc/cuda_host/tsan_driver.cpp; do
