@@ -92,7 +92,7 @@ at::Tensor a2ssm_aggregate_forward(const at::Tensor& attn_local,
     for_each_row(s.B * s.G, s.H, row_work, [&](int64_t bg, int64_t i) {
       const int64_t head = bg % s.G;
       std::vector<T> row(s.Wp * s.d);
-      mmmamba::cpu::gather_sum_row<T>(
+      mmmamba::cpu::gather_sum_row(
           s.of(head), s.d, i, maps[head >= s.g] + s.attn_slice(bg),
           vp + bg * s.Hp * s.Wp * s.d, row.data());
       store_row<T>(s, bg, i, row.data(), op);
@@ -127,12 +127,12 @@ std::vector<at::Tensor> a2ssm_aggregate_backward(
     for_each_row(s.B * s.G, s.Hp, row_work, [&](int64_t bg, int64_t i) {
       const int64_t head = bg % s.G, slice = bg * s.Hp * s.Wp * s.d;
       const Window& w = s.of(head);
-      mmmamba::cpu::pair_dot_row<T>(w, s.d, i, gp + slice, vp + slice,
+      mmmamba::cpu::pair_dot_row(w, s.d, i, gp + slice, vp + slice,
                                     nullptr,
                                     dmaps[head >= s.g] + s.attn_slice(bg));
       if (i >= s.H) return;  // padded rows have no states to differentiate
       std::vector<T> row(s.Wp * s.d);
-      mmmamba::cpu::scatter_sum_row<T>(w, s.d, i,
+      mmmamba::cpu::scatter_sum_row(w, s.d, i,
                                        maps[head >= s.g] + s.attn_slice(bg),
                                        gp + slice, row.data());
       store_row<T>(s, bg, i, row.data(), dsp);

@@ -73,7 +73,7 @@ at::Tensor na2d_qk_forward(const at::Tensor& q, const at::Tensor& k,
     T* op = out.data_ptr<T>();
     const int64_t row_work = g.W * g.KK() * C;
     for_each_row(q.size(0) * heads, g.H, row_work, [&](int64_t bh, int64_t i) {
-      mmmamba::cpu::pair_dot_row<T>(g, C, i, qp + bh * HW * C,
+      mmmamba::cpu::pair_dot_row(g, C, i, qp + bh * HW * C,
                                     kp + bh * HW * C,
                                     bias ? bias + (bh % heads) * RR : nullptr,
                                     op + bh * HW * g.KK());
@@ -106,9 +106,9 @@ std::vector<at::Tensor> na2d_qk_backward(const at::Tensor& grad,
     const int64_t row_work = 3 * g.W * g.KK() * C;
     for_each_row(BH, g.H, row_work, [&](int64_t bh, int64_t i) {
       const T* gs = gp + bh * HW * g.KK();
-      mmmamba::cpu::gather_sum_row<T>(g, C, i, gs, kp + bh * HW * C,
+      mmmamba::cpu::gather_sum_row(g, C, i, gs, kp + bh * HW * C,
                                       dqp + (bh * HW + i * g.W) * C);
-      mmmamba::cpu::scatter_sum_row<T>(g, C, i, gs, qp + bh * HW * C,
+      mmmamba::cpu::scatter_sum_row(g, C, i, gs, qp + bh * HW * C,
                                        dkp + (bh * HW + i * g.W) * C);
       if (pp) rpb_grad_row<T>(g, i, gs, pp + (bh * g.H + i) * RR);
     });
@@ -133,7 +133,7 @@ at::Tensor na2d_av_forward(const at::Tensor& attn, const at::Tensor& v,
     T* op = out.data_ptr<T>();
     const int64_t BH = v.size(0) * v.size(1), row_work = g.W * g.KK() * C;
     for_each_row(BH, g.H, row_work, [&](int64_t bh, int64_t i) {
-      mmmamba::cpu::gather_sum_row<T>(g, C, i, ap + bh * HW * g.KK(),
+      mmmamba::cpu::gather_sum_row(g, C, i, ap + bh * HW * g.KK(),
                                       vp + bh * HW * C,
                                       op + (bh * HW + i * g.W) * C);
     });
@@ -160,9 +160,9 @@ std::vector<at::Tensor> na2d_av_backward(const at::Tensor& grad,
     const int64_t row_work = 2 * g.W * g.KK() * C;
     for_each_row(BH, g.H, row_work, [&](int64_t bh, int64_t i) {
       const T* gs = gp + bh * HW * C;
-      mmmamba::cpu::pair_dot_row<T>(g, C, i, gs, vp + bh * HW * C, nullptr,
+      mmmamba::cpu::pair_dot_row(g, C, i, gs, vp + bh * HW * C, nullptr,
                                     dap + bh * HW * g.KK());
-      mmmamba::cpu::scatter_sum_row<T>(g, C, i, ap + bh * HW * g.KK(), gs,
+      mmmamba::cpu::scatter_sum_row(g, C, i, ap + bh * HW * g.KK(), gs,
                                        dvp + (bh * HW + i * g.W) * C);
     });
   });

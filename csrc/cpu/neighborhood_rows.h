@@ -1,6 +1,7 @@
 // Row primitives of the CPU neighborhood-attention kernels (NATTEN <= 0.17
 // semantics), shared by csrc/cpu/neighborhood.cpp (the four ops) and
-// csrc/cpu/a2ssm_aggregate.cpp (the fused A2SSM aggregation).
+// csrc/cpu/a2ssm_aggregate.cpp (the fused A2SSM aggregation); the bodies of
+// gather_sum_row and scatter_sum_row are in csrc/cpu/row_kernels.cpp.
 //
 // Each primitive computes one query row i (or key row p) of one
 // (batch, head) slice; slices are contiguous H × W × C (C = dim or Kh·Kw):
@@ -71,71 +72,26 @@ struct Window {
   int64_t KK() const { return int64_t(Kh) * Kw; }
 };
 
+// The three primitives are built per instruction set (csrc/cpu/row_kernels.cpp).
+
 // out[i, j, k] = x[i, j, :] · y[nbr(i, j, k), :] (+ rpb[bias index])
-template <typename T>
-void pair_dot_row(const Window& g, int64_t C, int64_t i, const T* x,
-                  const T* y, const T* rpb, T* out) {
-  const int64_t KK = g.KK(), RW = 2 * g.Kw - 1;
-  for (int64_t j = 0; j < g.W; ++j) {
-    const T* xq = x + (i * g.W + j) * C;
-    T* o = out + (i * g.W + j) * KK;
-    for (int ki = 0; ki < g.Kh; ++ki) {
-      const int64_t ni = g.rows.nbr[i * g.Kh + ki];
-      const int64_t bi = g.rows.bias[i * g.Kh + ki];
-      for (int kj = 0; kj < g.Kw; ++kj) {
-        const T* yk = y + (ni * g.W + g.cols.nbr[j * g.Kw + kj]) * C;
-        T acc = 0;
-#pragma omp simd reduction(+ : acc)
-        for (int64_t c = 0; c < C; ++c) acc += xq[c] * yk[c];
-        if (rpb) acc += rpb[bi * RW + g.cols.bias[j * g.Kw + kj]];
-        o[ki * g.Kw + kj] = acc;
-      }
-    }
-  }
-}
+void pair_dot_row(const Window& g, int64_t C, int64_t i, const float* x,
+                  const float* y, const float* rpb, float* out);
+void pair_dot_row(const Window& g, int64_t C, int64_t i, const double* x,
+                  const double* y, const double* rpb, double* out);
 
 // out_row[j, :] = Σ_k w[i, j, k] · y[nbr(i, j, k), :]; out_row is W × C.
-template <typename T>
-void gather_sum_row(const Window& g, int64_t C, int64_t i, const T* w,
-                    const T* y, T* out_row) {
-  const int64_t KK = g.KK();
-  for (int64_t j = 0; j < g.W; ++j) {
-    const T* wq = w + (i * g.W + j) * KK;
-    T* o = out_row + j * C;
-    for (int64_t c = 0; c < C; ++c) o[c] = 0;
-    for (int ki = 0; ki < g.Kh; ++ki) {
-      const int64_t ni = g.rows.nbr[i * g.Kh + ki];
-      for (int kj = 0; kj < g.Kw; ++kj) {
-        const T a = wq[ki * g.Kw + kj];
-        const T* yk = y + (ni * g.W + g.cols.nbr[j * g.Kw + kj]) * C;
-#pragma omp simd
-        for (int64_t c = 0; c < C; ++c) o[c] += a * yk[c];
-      }
-    }
-  }
-}
+void gather_sum_row(const Window& g, int64_t C, int64_t i, const float* w,
+                    const float* y, float* out_row);
+void gather_sum_row(const Window& g, int64_t C, int64_t i, const double* w,
+                    const double* y, double* out_row);
 
 // out_row[q, :] = Σ over queries (i, j) that see key (p, q) as neighbour
 // (ki, kj) of w[i, j, ki·Kw + kj] · y[i, j, :]; out_row is W × C.
-template <typename T>
-void scatter_sum_row(const Window& g, int64_t C, int64_t p, const T* w,
-                     const T* y, T* out_row) {
-  const int64_t KK = g.KK();
-  for (int64_t q = 0; q < g.W; ++q) {
-    T* o = out_row + q * C;
-    for (int64_t c = 0; c < C; ++c) o[c] = 0;
-    for (int r = g.rows.off[p]; r < g.rows.off[p + 1]; ++r) {
-      const int64_t i = g.rows.inv_q[r], ki = g.rows.inv_k[r];
-      for (int s = g.cols.off[q]; s < g.cols.off[q + 1]; ++s) {
-        const int64_t j = g.cols.inv_q[s], kj = g.cols.inv_k[s];
-        const T a = w[(i * g.W + j) * KK + ki * g.Kw + kj];
-        const T* yq = y + (i * g.W + j) * C;
-#pragma omp simd
-        for (int64_t c = 0; c < C; ++c) o[c] += a * yq[c];
-      }
-    }
-  }
-}
+void scatter_sum_row(const Window& g, int64_t C, int64_t p, const float* w,
+                     const float* y, float* out_row);
+void scatter_sum_row(const Window& g, int64_t C, int64_t p, const double* w,
+                     const double* y, double* out_row);
 
 // fn(slice, row) for every row of `slices` H-row slices, in parallel; a row
 // costs about `row_work` multiply-adds.

@@ -24,7 +24,8 @@ Counted:
 - ``scan``: selective_scan_states, ``9·B·D·N·L`` (the count of
   mamba-ssm's / VMamba's ``flops_selective_scan_ref`` without the D and z
   terms: exp(ΔA), ΔBu, h update, per state element);
-- ``head_mix``: the A2SSM 1×1 conv over heads (counted as a conv);
+- ``head_mix``: the A2SSM 1×1 conv over heads, which runs as a batched
+  matmul with the Conv2d weights (counted as a conv, ``G²`` per head pixel);
 - ``global_attn``: stage-4 attention, ``2·B·G·L²·d`` (QKᵀ and AV);
 - ``upsample``/pooling and pure elementwise ops (activations, RoPE, gating,
   residuals, softmax) are not counted, as in fvcore.
@@ -98,14 +99,16 @@ def _norm_hook(counter):
 
 
 def _a2ssm_hook(counter):
-    # x_proj / dt_proj run as einsums with the Linear weights (no module
-    # call), so they are counted from the input shape here.
+    # x_proj / dt_proj run as einsums with the Linear weights and head_mix
+    # as a matmul with the Conv2d weights (no module calls), so they are
+    # counted from the input shape here.
     def hook(m, inputs, output):
         y = inputs[0]
         B, C, H, W = y.shape
         tokens = B * H * W
         counter.add('linear', tokens * C * (m.dt_rank + 2))
         counter.add('linear', tokens * m.dt_rank * C)
+        counter.add('conv', tokens * C * m.num_heads)  # (C/G)·L pixels, G²
     return hook
 
 

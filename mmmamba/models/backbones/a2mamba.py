@@ -223,12 +223,15 @@ class A2Mamba(BaseModule):
     def forward(self, x):
         """x: B×C×H×W with H, W ≥ 32 → tuple of B×C_i×H/2^(i+2)×W/2^(i+2)."""
         self._check_input(x)
-        x = self.stem(x)
+        # channels-last inside: the 1×1 and depthwise convolutions run on
+        # NHWC without reorders and LayerNorm2d normalises contiguous rows;
+        # the outputs are plain contiguous NCHW again
+        x = self.stem(x.contiguous(memory_format=torch.channels_last))
         outs = []
         for i, stage in enumerate(self.stages):
             if i > 0:
                 x = self.downsamples[i - 1](x)
             x = stage(x)
             if i in self.out_indices:
-                outs.append(x)
+                outs.append(x.contiguous())
         return tuple(outs)

@@ -43,7 +43,8 @@ class A2SSM(nn.Module):
             self.dt_proj.bias.copy_(dt + torch.log(-torch.expm1(-dt)))
 
     def forward(self, y, attn_local, attn_dilated, kernel_size, dilation):
-        """y: B×C×H×W; attn_*: B×G/2×Hp×Wp×K² (Hp, Wp ≥ H, W when padded)."""
+        """y: B×C×H×W; attn_*: B×G/2×Hp×Wp×K² (Hp, Wp ≥ H, W when padded).
+        Returns B×C×H×W in y's layout (channels-last for channels-last y)."""
         B, C, H, W = y.shape
         G, g = self.num_heads, self.num_heads // 2
         d = C // G
@@ -59,9 +60,19 @@ class A2SSM(nn.Module):
         states = states.view(B, G, d, H, W)  # the scan's layout (fp32)
         fused = a2ssm_aggregate(attn_local, attn_dilated, states, kernel_size,
                                 dilation)  # B, G, d, H, W
-        fused = self.head_mix(fused.view(B, G, d * H, W).to(
-            self.head_mix.weight.dtype))  # mix heads
+        fused = self._mix_heads(fused.view(B, G, d * H * W).to(
+            self.head_mix.weight.dtype))  # B, G, d·L
         with torch.autocast(device_type=y.device.type, enabled=False):
-            out = (fused.reshape(B, C, H * W).to(island) * c_t.to(island) +
-                   self.D.to(island)[:, None] * xs.to(island))  # B, C, L
-        return out.view(B, C, H, W).to(dtype)
+            # D·xs first: the sum takes xs's layout (channels-last for a
+            # channels-last y) and reads fused in the scan's layout
+            out = (self.D.to(island)[:, None] * xs.to(island) +
+                   fused.view(B, C, H * W).to(island) * c_t.to(island))
+        return out.unflatten(2, (H, W)).to(dtype)  # B, C, H, W
+
+    def _mix_heads(self, x):
+        """``head_mix`` (a 1×1 conv over the G heads) as one batched matmul:
+        x B×G×N → B×G×N. oneDNN runs a G-channel 1×1 conv over d·H×W pixels
+        20-100× slower than this GEMM."""
+        G = self.num_heads
+        weight = self.head_mix.weight.view(1, G, G).expand(x.shape[0], G, G)
+        return torch.baddbmm(self.head_mix.bias.view(1, G, 1), weight, x)

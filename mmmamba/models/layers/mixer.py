@@ -64,6 +64,7 @@ class MASSMixer(nn.Module):
             self.global_bias = nn.Parameter(
                 torch.zeros(1, num_heads, global_tokens, global_tokens))
             trunc_normal_(self.global_bias, std=0.02)
+            self._bias_cache = (None, None)  # (key, resized bias)
             self.a2ssm = None
         else:
             self.global_bias = None
@@ -73,14 +74,15 @@ class MASSMixer(nn.Module):
                                   nn.Conv2d(channels, channels, 1))
 
     def forward(self, x, sin, cos):
-        """x: B×C×H×W; sin, cos: H×W×d RoPE tables. Returns B×C×H×W."""
+        """x: B×C×H×W (fastest channels-last); sin, cos: H×W×d RoPE tables.
+        Returns B×C×H×W, channels-last."""
         B, C, H, W = x.shape
         G, g, d, K = self.num_heads, self.num_heads // 2, self.head_dim, \
             self.kernel_size
         gate = self.gate(x)  # B, C, H, W
         qkv = self.qkv(x)  # B, 3C, H, W
         lepe = self.lepe(qkv[:, 2 * C:])  # B, C, H, W
-        q, k, v = qkv.view(B, 3, G, d, H, W).permute(1, 0, 2, 4, 5, 3)
+        q, k, v = qkv.unflatten(1, (3, G, d)).permute(1, 0, 2, 4, 5, 3)
         q = apply_rope(q, sin, cos) * self.scale  # B, G, H, W, d
         k = apply_rope(k, sin, cos)  # B, G, H, W, d
 
@@ -96,13 +98,11 @@ class MASSMixer(nn.Module):
                                             self.rpb, K, dilation, mask)
         out_dilated = na2d_av(attn_dilated, out_local + v_pad[:, g:], K,
                               dilation)  # B, g, Hp, Wp, d
-        y = torch.cat([out_local, out_dilated], dim=1)[:, :, :H, :W]
-
         if self.a2ssm is None:
-            y = self._global_attention(q, k, y)  # B, G, H, W, d
-            y = y.permute(0, 1, 4, 2, 3).reshape(B, C, H, W)
+            y = torch.cat([out_local, out_dilated], dim=1)[:, :, :H, :W]
+            y = merge_heads([self._global_attention(q, k, y)], H, W)
         else:
-            y = y.permute(0, 1, 4, 2, 3).reshape(B, C, H, W)
+            y = merge_heads([out_local, out_dilated], H, W)  # B, C, H, W
             y = self.a2ssm(y, attn_local, attn_dilated, K, dilation)
 
         z = self.norm(y) + lepe
@@ -116,11 +116,45 @@ class MASSMixer(nn.Module):
         """Attention over all pixels; q, k, v: B×G×H×W×d."""
         B, G, H, W, d = q.shape
         L = H * W
-        bias = self.global_bias  # 1, G, L0, L0
-        if bias.shape[-1] != L:
-            bias = F.interpolate(bias, size=(L, L), mode='bicubic',
-                                 align_corners=False)
+        bias = self._resized_global_bias(L)  # 1, G, L, L
         logits = q.reshape(B, G, L, d) @ k.reshape(B, G, L, d).transpose(
             -2, -1)  # B, G, L, L
         attn = (logits + bias).softmax(dim=-1)
         return (attn @ v.reshape(B, G, L, d)).view(B, G, H, W, d)
+
+    def _resized_global_bias(self, tokens):
+        """The global bias resized (bicubic) to ``tokens`` × ``tokens``.
+
+        Without autograd (eval, inference) the resized bias of the last size
+        is kept and reused while the parameter is unchanged (its version
+        counter, which in-place updates such as optimizer steps and
+        ``load_state_dict`` bump); a training forward resizes every time.
+        """
+        bias = self.global_bias  # 1, G, L0, L0
+        if bias.shape[-1] == tokens:
+            return bias
+        cacheable = not (torch.is_grad_enabled() and bias.requires_grad) \
+            and not torch.compiler.is_compiling() \
+            and not torch.jit.is_tracing() \
+            and not torch.onnx.is_in_onnx_export()
+        if not cacheable:
+            return resize_bias(bias, tokens)
+        key = (tokens, bias.dtype, bias.device, bias.data_ptr(),
+               bias._version)
+        if self._bias_cache[0] != key:
+            self._bias_cache = (key, resize_bias(bias, tokens))
+        return self._bias_cache[1]
+
+
+def resize_bias(bias, tokens):
+    """1×G×L0×L0 → 1×G×L×L, bicubic, as the released model resizes it."""
+    return F.interpolate(bias, size=(tokens, tokens), mode='bicubic',
+                         align_corners=False)
+
+
+def merge_heads(parts, height, width):
+    """Head groups B×h×Hp×Wp×d (cropped to H×W) → one B×C×H×W map laid out
+    channels-last (one copy, which ``cat`` makes)."""
+    nhwc = torch.cat([p[:, :, :height, :width].permute(0, 2, 3, 1, 4)
+                      for p in parts], dim=3)  # B, H, W, G, d
+    return nhwc.flatten(3).permute(0, 3, 1, 2)  # B, C, H, W
