@@ -112,14 +112,23 @@ std::vector<at::Tensor> a2ssm_aggregate_backward(
   TORCH_CHECK(grad.sizes() == states.sizes() &&
               grad.scalar_type() == states.scalar_type(),
               "grad must have the shape and dtype of states");
-  const at::Tensor values = as_values(states, s);  // B, G, Hp, Wp, d
   const at::Tensor grads = as_values(grad, s);     // B, G, Hp, Wp, d
   auto dlocal = at::empty_like(attn_local);
   auto ddilated = at::empty_like(attn_dilated);
   auto dstates = at::empty_like(states);
   AT_DISPATCH_FLOATING_TYPES(states.scalar_type(), "a2ssm_aggregate_bwd", [&] {
     using T = scalar_t;
-    const T *vp = values.data_ptr<T>(), *gp = grads.data_ptr<T>();
+    // the states as pair_dot_row's keys, once in each half's window order
+    const mmmamba::cpu::MapLayout channel_major{s.d * s.H * s.W, s.W, 1,
+                                                s.H * s.W, s.H, s.W};
+    const at::Tensor keys[2] = {
+        mmmamba::cpu::grouped_keys<T>(s.local, states, s.B * s.G, s.d,
+                                      channel_major),
+        mmmamba::cpu::grouped_keys<T>(s.dilated, states, s.B * s.G, s.d,
+                                      channel_major)};
+    const int64_t keys_slice = s.Hp * s.d * mmmamba::cpu::grouped_width(s.local);
+    const T* kp[2] = {keys[0].data_ptr<T>(), keys[1].data_ptr<T>()};
+    const T* gp = grads.data_ptr<T>();
     const T* maps[2] = {attn_local.data_ptr<T>(), attn_dilated.data_ptr<T>()};
     T* dmaps[2] = {dlocal.data_ptr<T>(), ddilated.data_ptr<T>()};
     T* dsp = dstates.data_ptr<T>();
@@ -127,14 +136,14 @@ std::vector<at::Tensor> a2ssm_aggregate_backward(
     for_each_row(s.B * s.G, s.Hp, row_work, [&](int64_t bg, int64_t i) {
       const int64_t head = bg % s.G, slice = bg * s.Hp * s.Wp * s.d;
       const Window& w = s.of(head);
-      mmmamba::cpu::pair_dot_row(w, s.d, i, gp + slice, vp + slice,
-                                    nullptr,
-                                    dmaps[head >= s.g] + s.attn_slice(bg));
+      mmmamba::cpu::pair_dot_row(w, s.d, i, gp + slice,
+                                 kp[head >= s.g] + bg * keys_slice, nullptr,
+                                 dmaps[head >= s.g] + s.attn_slice(bg));
       if (i >= s.H) return;  // padded rows have no states to differentiate
       std::vector<T> row(s.Wp * s.d);
       mmmamba::cpu::scatter_sum_row(w, s.d, i,
-                                       maps[head >= s.g] + s.attn_slice(bg),
-                                       gp + slice, row.data());
+                                    maps[head >= s.g] + s.attn_slice(bg),
+                                    gp + slice, row.data());
       store_row<T>(s, bg, i, row.data(), dsp);
     });
   });

@@ -26,6 +26,11 @@ void check_input(const at::Tensor& t, const char* name) {
               name, " must be float32 or float64 (the Python wrapper casts)");
 }
 
+// MapLayout of a contiguous slices × H × W × C tensor.
+mmmamba::cpu::MapLayout pixel_major(const Window& g, int64_t C) {
+  return {g.H * g.W * C, g.W * C, C, 1, g.H, g.W};
+}
+
 Window window_of(const at::Tensor& t, int64_t Kh, int64_t Kw, int64_t dh,
                  int64_t dw) {
   TORCH_CHECK(Kh % 2 == 1 && Kw % 2 == 1 && dh >= 1 && dw >= 1,
@@ -69,14 +74,17 @@ at::Tensor na2d_qk_forward(const at::Tensor& q, const at::Tensor& k,
       TORCH_CHECK(rpb->is_contiguous() && rpb->dtype() == q.dtype());
       bias = rpb->data_ptr<T>();
     }
-    const T *qp = q.data_ptr<T>(), *kp = k.data_ptr<T>();
+    const int64_t BH = q.size(0) * heads, Wg = mmmamba::cpu::grouped_width(g);
+    const at::Tensor keys = mmmamba::cpu::grouped_keys<T>(g, k, BH, C,
+                                                          pixel_major(g, C));
+    const T *qp = q.data_ptr<T>(), *kp = keys.data_ptr<T>();
     T* op = out.data_ptr<T>();
     const int64_t row_work = g.W * g.KK() * C;
-    for_each_row(q.size(0) * heads, g.H, row_work, [&](int64_t bh, int64_t i) {
+    for_each_row(BH, g.H, row_work, [&](int64_t bh, int64_t i) {
       mmmamba::cpu::pair_dot_row(g, C, i, qp + bh * HW * C,
-                                    kp + bh * HW * C,
-                                    bias ? bias + (bh % heads) * RR : nullptr,
-                                    op + bh * HW * g.KK());
+                                 kp + bh * g.H * C * Wg,
+                                 bias ? bias + (bh % heads) * RR : nullptr,
+                                 op + bh * HW * g.KK());
     });
   });
   return out;
@@ -107,9 +115,9 @@ std::vector<at::Tensor> na2d_qk_backward(const at::Tensor& grad,
     for_each_row(BH, g.H, row_work, [&](int64_t bh, int64_t i) {
       const T* gs = gp + bh * HW * g.KK();
       mmmamba::cpu::gather_sum_row(g, C, i, gs, kp + bh * HW * C,
-                                      dqp + (bh * HW + i * g.W) * C);
+                                   dqp + (bh * HW + i * g.W) * C);
       mmmamba::cpu::scatter_sum_row(g, C, i, gs, qp + bh * HW * C,
-                                       dkp + (bh * HW + i * g.W) * C);
+                                    dkp + (bh * HW + i * g.W) * C);
       if (pp) rpb_grad_row<T>(g, i, gs, pp + (bh * g.H + i) * RR);
     });
   });
@@ -153,17 +161,19 @@ std::vector<at::Tensor> na2d_av_backward(const at::Tensor& grad,
   auto dattn = at::empty_like(attn), dv = at::empty_like(v);
   AT_DISPATCH_FLOATING_TYPES(v.scalar_type(), "na2d_av_backward", [&] {
     using T = scalar_t;
-    const T *gp = grad.data_ptr<T>(), *ap = attn.data_ptr<T>(),
-            *vp = v.data_ptr<T>();
+    const T *gp = grad.data_ptr<T>(), *ap = attn.data_ptr<T>();
     T *dap = dattn.data_ptr<T>(), *dvp = dv.data_ptr<T>();
-    const int64_t BH = v.size(0) * v.size(1);
+    const int64_t BH = v.size(0) * v.size(1), Wg = mmmamba::cpu::grouped_width(g);
+    const at::Tensor keys = mmmamba::cpu::grouped_keys<T>(g, v, BH, C,
+                                                          pixel_major(g, C));
+    const T* kp = keys.data_ptr<T>();
     const int64_t row_work = 2 * g.W * g.KK() * C;
     for_each_row(BH, g.H, row_work, [&](int64_t bh, int64_t i) {
       const T* gs = gp + bh * HW * C;
-      mmmamba::cpu::pair_dot_row(g, C, i, gs, vp + bh * HW * C, nullptr,
-                                    dap + bh * HW * g.KK());
+      mmmamba::cpu::pair_dot_row(g, C, i, gs, kp + bh * g.H * C * Wg, nullptr,
+                                 dap + bh * HW * g.KK());
       mmmamba::cpu::scatter_sum_row(g, C, i, ap + bh * HW * g.KK(), gs,
-                                       dvp + (bh * HW + i * g.W) * C);
+                                    dvp + (bh * HW + i * g.W) * C);
     });
   });
   return {dattn, dv};

@@ -10,12 +10,16 @@
 //   scatter_sum_row  out[p, q, :] = Σ_{(i,j,k): nbr(i,j,k)=(p,q)} w[i,j,k]·y[i,j,:]
 // scatter_sum_row walks per-axis inverse tables (which queries see key p,
 // and as which neighbour), so each output row is owned by one task and no
-// atomics are needed. Inner loops run over the contiguous channel axis.
+// atomics are needed. gather_sum_row / scatter_sum_row run their inner
+// loops over the contiguous channel axis; pair_dot_row reads y regrouped
+// (GroupedKeys below) and runs its inner loop over a query's window.
 // Window arithmetic comes from the shared host/device header.
 #pragma once
 
+#include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -30,15 +34,25 @@ struct AxisTable {
   std::vector<int> nbr, bias;  // n * K
   // inverse: for key p, entries [off[p], off[p+1]) of (query, k)
   std::vector<int> off, inv_q, inv_k;
+  // dilation-group order: key p at grouped[p] (the groups p mod d one after
+  // another), query i's window at grouped columns [first[i], first[i] + K)
+  std::vector<int> grouped, first;  // n
 };
 
 inline AxisTable make_axis(int n, int K, int d) {
   AxisTable t;
   t.nbr.resize(n * K);
   t.bias.resize(n * K);
+  std::vector<int> group_start(d + 1, 0);
+  for (int r = 0; r < d; ++r)
+    group_start[r + 1] = group_start[r] + (n - r + d - 1) / d;
+  t.grouped.resize(n);
+  t.first.resize(n);
   std::vector<int> count(n, 0);
   for (int i = 0; i < n; ++i) {
     const int s = na_window_start(i, n, K, d);
+    t.grouped[i] = group_start[i % d] + i / d;
+    t.first[i] = group_start[i % d] + s;
     for (int k = 0; k < K; ++k) {
       const int p = na_neighbor(i, s, k, d);
       t.nbr[i * K + k] = p;
@@ -72,13 +86,56 @@ struct Window {
   int64_t KK() const { return int64_t(Kh) * Kw; }
 };
 
+// The keys of pair_dot_row, regrouped once per call: for every slice and
+// row, channel-major (C × Wg), the columns in dilation-group order, then
+// kKeyPad zero columns. A query's Kw neighbours in a key row are then Kw
+// consecutive columns from first[j] -- for border (clamped) windows too --
+// so the dot products of a whole window accumulate in one vector of lanes
+// (C fused multiply-adds) instead of Kw horizontal reductions.
+constexpr int kKeyPad = 16;  // lanes of one accumulator (AVX-512 floats)
+
+inline int64_t grouped_width(const Window& g) { return g.W + kKeyPad; }
+
+// Element strides of a map of slices × rows × cols × channels; rows and
+// columns of the window's (padded) map past rows / cols are zero.
+struct MapLayout {
+  int64_t slice, row, col, channel, rows, cols;
+};
+
+// slices × H × C × Wg grouped keys of src (a map laid out as `in`).
+template <typename T>
+at::Tensor grouped_keys(const Window& g, const at::Tensor& src,
+                        int64_t slices, int64_t C, const MapLayout& in) {
+  const int64_t Wg = grouped_width(g);
+  at::Tensor out = at::empty({slices, g.H, C, Wg}, src.options());
+  const T* sp = src.data_ptr<T>();
+  T* op = out.data_ptr<T>();
+  at::parallel_for(0, slices * g.H, grain_for(C * Wg),
+                   [&](int64_t begin, int64_t end) {
+    for (int64_t task = begin; task < end; ++task) {
+      const int64_t b = task / g.H, r = task % g.H;
+      T* dst = op + task * C * Wg;
+      std::fill(dst, dst + C * Wg, T(0));
+      if (r >= in.rows) continue;
+      const T* row = sp + b * in.slice + r * in.row;
+      for (int64_t p = 0; p < in.cols; ++p) {
+        T* col = dst + g.cols.grouped[p];
+        for (int64_t c = 0; c < C; ++c)
+          col[c * Wg] = row[p * in.col + c * in.channel];
+      }
+    }
+  });
+  return out;
+}
+
 // The three primitives are built per instruction set (csrc/cpu/row_kernels.cpp).
 
-// out[i, j, k] = x[i, j, :] · y[nbr(i, j, k), :] (+ rpb[bias index])
+// out[i, j, k] = x[i, j, :] · y[nbr(i, j, k), :] (+ rpb[bias index]), with
+// y given as the slice's grouped keys (H × C × Wg).
 void pair_dot_row(const Window& g, int64_t C, int64_t i, const float* x,
-                  const float* y, const float* rpb, float* out);
+                  const float* keys, const float* rpb, float* out);
 void pair_dot_row(const Window& g, int64_t C, int64_t i, const double* x,
-                  const double* y, const double* rpb, double* out);
+                  const double* keys, const double* rpb, double* out);
 
 // out_row[j, :] = Σ_k w[i, j, k] · y[nbr(i, j, k), :]; out_row is W × C.
 void gather_sum_row(const Window& g, int64_t C, int64_t i, const float* w,
