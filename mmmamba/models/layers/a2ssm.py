@@ -65,8 +65,8 @@ class A2SSM(nn.Module):
         with torch.autocast(device_type=y.device.type, enabled=False):
             # D·xs first: the sum takes xs's layout (channels-last for a
             # channels-last y) and reads fused in the scan's layout
-            out = (self.D.to(island)[:, None] * xs.to(island) +
-                   fused.view(B, C, H * W).to(island) * c_t.to(island))
+            out = (self.D.to(island)[:, None] * xs.to(island)).add_(
+                fused.view(B, C, H * W).to(island) * c_t.to(island))
         return out.unflatten(2, (H, W)).to(dtype)  # B, C, H, W
 
     def _mix_heads(self, x):

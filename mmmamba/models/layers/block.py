@@ -50,16 +50,19 @@ class A2MambaBlock(nn.Module):
             self.ls1 = LayerScale(channels, scale)
             self.ls2 = LayerScale(channels, scale)
 
+    # The sums below add in place into a tensor the block has just made
+    # (a conv, scale or drop-path output no backward needs): the same sums
+    # as x + f(x), without a fresh B×C×H×W buffer for each.
     def forward(self, x, sin, cos):
-        x = x + self.cpe1(x)
+        x = self.cpe1(x).add_(x)
         x = self._residual(x, self.ls1, self.mixer(self.norm1(x), sin, cos))
-        x = x + self.cpe2(x)
+        x = self.cpe2(x).add_(x)
         return self._residual(x, self.ls2, self.ffn(self.norm2(x)))
 
     def _residual(self, x, scale, branch):
         if self.res_scale:
-            return scale(x) + self.drop_path(branch)
-        return x + self.drop_path(scale(branch))
+            return scale(x).add_(self.drop_path(branch))
+        return self.drop_path(scale(branch)).add_(x)
 
 
 class A2MambaStage(nn.Module):

@@ -15,5 +15,5 @@ class ConvFFN(nn.Module):
 
     def forward(self, x):
         x = self.act(self.fc1(x))  # B, rC, H, W
-        x = x + self.dwconv(x)
+        x = self.dwconv(x).add_(x)  # x + dwconv(x), into the conv's output
         return self.fc2(x)  # B, C, H, W

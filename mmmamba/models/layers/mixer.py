@@ -83,7 +83,7 @@ class MASSMixer(nn.Module):
         qkv = self.qkv(x)  # B, 3C, H, W
         lepe = self.lepe(qkv[:, 2 * C:])  # B, C, H, W
         q, k, v = qkv.unflatten(1, (3, G, d)).permute(1, 0, 2, 4, 5, 3)
-        q = apply_rope(q, sin, cos) * self.scale  # B, G, H, W, d
+        q = apply_rope(q, sin, cos).mul_(self.scale)  # B, G, H, W, d
         k = apply_rope(k, sin, cos)  # B, G, H, W, d
 
         dilation = stage_dilation(H, W, K)
@@ -105,7 +105,7 @@ class MASSMixer(nn.Module):
             y = merge_heads([out_local, out_dilated], H, W)  # B, C, H, W
             y = self.a2ssm(y, attn_local, attn_dilated, K, dilation)
 
-        z = self.norm(y) + lepe
+        z = self.norm(y).add_(lepe)  # into the fresh norm output
         dtype = self.qkv.weight.dtype  # the module's (a cast model's) dtype
         island = island_dtype(dtype)
         with torch.autocast(device_type=x.device.type, enabled=False):

@@ -46,7 +46,14 @@ def rotate_pairs(x):
 
 
 def apply_rope(x, sin, cos):
-    """x: ..., H, W, d; sin/cos: H, W, d. Keeps x's dtype (under autocast q,
-    k and v then share one dtype, as the attention ops require)."""
+    """x: ..., H, W, d; sin/cos: H, W, d. Returns ``x·cos + rot(x)·sin`` as
+    a contiguous tensor in x's dtype (under autocast q, k and v then share
+    one dtype, as the attention ops require).
+
+    x is copied once into the contiguous layout the attention kernels read,
+    and the products and the sum are taken in place in that copy.
+    """
     sin, cos = sin.to(x.dtype), cos.to(x.dtype)
-    return x * cos + rotate_pairs(x) * sin
+    x = x.clone(memory_format=torch.contiguous_format)
+    rotated = rotate_pairs(x).mul_(sin)
+    return x.mul_(cos).add_(rotated)
