@@ -16,6 +16,7 @@ from ..layers import (A2MambaStage, build_downsample, build_stem,
                       init_conv_trunc_normal)
 from ..utils import load_backbone_weights
 from ..utils.init_cfg import PRETRAINED_KEYS, split_init_cfg
+from ..utils.memory_format import contiguous_output
 
 
 def _arch(dims, depths, heads, mlp_ratios, kernel_sizes=(11, 9, 7, 7),
@@ -233,5 +234,5 @@ class A2Mamba(BaseModule):
                 x = self.downsamples[i - 1](x)
             x = stage(x)
             if i in self.out_indices:
-                outs.append(x.contiguous())
+                outs.append(contiguous_output(x))
         return tuple(outs)

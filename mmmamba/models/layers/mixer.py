@@ -80,9 +80,13 @@ class MASSMixer(nn.Module):
         G, g, d, K = self.num_heads, self.num_heads // 2, self.head_dim, \
             self.kernel_size
         gate = self.gate(x)  # B, C, H, W
-        qkv = self.qkv(x)  # B, 3C, H, W
-        lepe = self.lepe(qkv[:, 2 * C:])  # B, C, H, W
-        q, k, v = qkv.unflatten(1, (3, G, d)).permute(1, 0, 2, 4, 5, 3)
+        # q, k, v as views of the NHWC qkv output: backward then stacks their
+        # gradients straight into the conv's channels-last layout (a view
+        # taken NCHW-first makes autograd transpose them twice)
+        qkv = self.qkv(x).permute(0, 2, 3, 1)  # B, H, W, 3C
+        q, k, v = qkv.unflatten(3, (3, G, d)).permute(3, 0, 4, 1, 2, 5)
+        lepe = self.lepe(v.permute(0, 2, 3, 1, 4).flatten(3).permute(
+            0, 3, 1, 2))  # B, C, H, W; its input a view of qkv
         q = apply_rope(q, sin, cos).mul_(self.scale)  # B, G, H, W, d
         k = apply_rope(k, sin, cos)  # B, G, H, W, d
 
