@@ -80,13 +80,17 @@ class MASSMixer(nn.Module):
         G, g, d, K = self.num_heads, self.num_heads // 2, self.head_dim, \
             self.kernel_size
         gate = self.gate(x)  # B, C, H, W
-        # q, k, v as views of the NHWC qkv output: backward then stacks their
+        # q, k, v from the NHWC qkv output: backward then writes their
         # gradients straight into the conv's channels-last layout (a view
-        # taken NCHW-first makes autograd transpose them twice)
+        # taken NCHW-first makes autograd transpose them twice). v is copied
+        # out (lepe and the attention read it), so that once RoPE has copied
+        # q and k nothing keeps the 3C-channel qkv alive for backward.
         qkv = self.qkv(x).permute(0, 2, 3, 1)  # B, H, W, 3C
-        q, k, v = qkv.unflatten(3, (3, G, d)).permute(3, 0, 4, 1, 2, 5)
-        lepe = self.lepe(v.permute(0, 2, 3, 1, 4).flatten(3).permute(
-            0, 3, 1, 2))  # B, C, H, W; its input a view of qkv
+        v_map = qkv[..., 2 * C:].contiguous()  # B, H, W, C
+        lepe = self.lepe(v_map.permute(0, 3, 1, 2))  # B, C, H, W
+        q, k = qkv[..., :2 * C].unflatten(3, (2, G, d)).permute(
+            3, 0, 4, 1, 2, 5)  # each B, G, H, W, d
+        v = v_map.unflatten(3, (G, d)).permute(0, 3, 1, 2, 4)
         q = apply_rope(q, sin, cos).mul_(self.scale)  # B, G, H, W, d
         k = apply_rope(k, sin, cos)  # B, G, H, W, d
 
