@@ -3,26 +3,28 @@
 Both backbones are built from the registries with their published settings
 (A2Mamba-T from ``configs/a2mamba/upernet_a2mamba_t_ade20k.py``, Swin-T from
 mmseg's ``swin-tiny-patch4-window7-in1k-pre_upernet`` config), random
-weights. Every measurement runs in a fresh child process so that timings
-and memory do not leak into each other:
+weights. Each measurement runs in a fresh child process:
 
 * backbone forward (eval, no grad) and training step (train mode, forward +
-  backward of the summed outputs), at 512² batch 1 and 224² batch 8: median
-  wall time of ``--reps`` runs after one warm-up run, and (in a process of
-  its own, as it slows the run) the peak resident memory one training step
-  adds to the built model (ru_maxrss, with glibc's mmap threshold pinned so
-  that freed tensors leave the process);
+  backward of the summed outputs), at 512² batch 1 and 224² batch 8. Both
+  models live in one process and are timed in alternation, rep by rep,
+  after two warm-up runs each, so that a change in the machine's speed
+  during the run hits both; printed are the medians and the median of the
+  per-rep ratios;
+* the peak resident memory one training step adds to the built model, one
+  process per model (ru_maxrss, with glibc's mmap threshold pinned so that
+  freed tensors leave the process; this slows the step, so it is not timed);
 * the whole UperNet segmentor (mmseg's UperNet config with either backbone)
-  in inference at 512² batch 1;
+  in inference at 512² batch 1, timed the same way;
 * A2Mamba-T's forward under ``torch.compile(fullgraph=True)`` (inductor) at
-  512² beside the eager forward, and the compiled output's largest
-  difference from the eager one;
+  512² beside the eager forward, and the largest difference of the outputs;
 * A2Mamba-T's forward on mmmamba's pure-PyTorch reference operators (no
-  compiled kernels), the kernels' speed-up over them.
+  compiled kernels): the kernels' speed-up over them, and the outputs'
+  difference, so that a fast wrong kernel does not pass unnoticed.
 
 Ratios are A2Mamba / Swin-T (below 1: A2Mamba is faster).
 
-    .venv/bin/python benchmarks/bench_backbone.py [--reps 5]
+    .venv/bin/python benchmarks/bench_backbone.py [--reps 7]
         [--skip compile,upernet,reference]
 """
 import argparse
@@ -41,7 +43,9 @@ ROOT = Path(__file__).resolve().parents[1]
 A2MAMBA_CONFIG = ROOT / 'configs' / 'a2mamba' / 'upernet_a2mamba_t_ade20k.py'
 SWIN_CONFIG = ('mmseg::swin/swin-tiny-patch4-window7-in1k-pre_upernet_'
                '8xb2-160k_ade20k-512x512.py')
+MODELS = ('a2mamba', 'swin')
 SHAPES = ((512, 1), (224, 8))
+WARMUP = 2
 
 
 def segmentor_cfg(model):
@@ -61,21 +65,48 @@ def segmentor_cfg(model):
 
 def build(model, whole):
     import mmmamba  # noqa: F401  (registers A2Mamba into mmseg's scope)
-    from mmseg.registry import MODELS
+    from mmseg.registry import MODELS as REGISTRY
     from mmseg.utils import register_all_modules
     register_all_modules()
+    torch.manual_seed(0)
     cfg = segmentor_cfg(model)
-    return MODELS.build(cfg if whole else cfg.backbone)
+    return REGISTRY.build(cfg if whole else cfg.backbone)
 
 
-def median_time(fn, reps):
-    fn()  # warm-up
-    times = []
+def step_fn(model, x, kind):
+    """The callable one rep runs: forward, training step or inference."""
+    if kind in ('train', 'memory'):
+        model.train()
+
+        def train_step():
+            model.zero_grad(set_to_none=True)
+            sum(f.mean() for f in model(x)).backward()
+        return train_step
+    model.eval()
+    if kind == 'upernet':
+        return torch.no_grad()(lambda: model(x, mode='tensor'))
+    return torch.no_grad()(lambda: model(x))
+
+
+def timed(fn):
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def alternate(fns, reps):
+    """Median seconds of each callable and of their per-rep ratio (first /
+    second), timed in alternation."""
+    for fn in fns:
+        for _ in range(WARMUP):
+            fn()
+    times = [[], []]
     for _ in range(reps):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for i, fn in enumerate(fns):
+            times[i].append(timed(fn))
+    ratios = [a / b for a, b in zip(*times)]
+    return dict(seconds=[statistics.median(t) for t in times],
+                ratio=statistics.median(ratios))
 
 
 def rss_mib():
@@ -83,52 +114,48 @@ def rss_mib():
         return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE') / 2**20
 
 
+def max_rel_diff(got, want):
+    return max(((a - b).abs().max() / b.abs().max()).item()
+               for a, b in zip(got, want))
+
+
 def measure(job):
     """One measurement in this (child) process; returns a dict."""
-    torch.manual_seed(0)
-    model = build(job['model'], job['kind'] == 'upernet')
+    kind = job['kind']
     x = torch.randn(job['batch'], 3, job['size'], job['size'])
-    if job['kind'] in ('train', 'memory'):
-        model.train()
-
-        def step():
-            model.zero_grad(set_to_none=True)
-            sum(f.mean() for f in model(x)).backward()
-        if job['kind'] == 'train':
-            return dict(seconds=median_time(step, job['reps']))
+    if kind == 'memory':
+        step = step_fn(build(job['model'], False), x, kind)
         before = rss_mib()
         step()
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         return dict(peak_mib=peak - before)
-    model.eval()
-    if job['kind'] == 'upernet':
-        def forward():
-            with torch.no_grad():
-                return model(x, mode='tensor')
-        return dict(seconds=median_time(forward, job['reps']))
-    from mmmamba.ops import use_backend
-    with torch.no_grad():
-        if job['kind'] == 'reference':
+    if kind in ('forward', 'train', 'upernet'):
+        fns = [step_fn(build(m, kind == 'upernet'), x, kind) for m in MODELS]
+        return alternate(fns, job['reps'])
+    model = build('a2mamba', False).eval()
+    eager = torch.no_grad()(lambda: model(x))
+    want = eager()
+    if kind == 'reference':
+        from mmmamba.ops import use_backend
+
+        def reference():
             with use_backend('reference'):
-                return dict(seconds=median_time(lambda: model(x),
-                                                job['reps']))
-        if job['kind'] == 'compiled':
-            eager = model(x)
-            compiled = torch.compile(model, fullgraph=True)
-            start = time.perf_counter()
-            out = compiled(x)
-            compile_s = time.perf_counter() - start
-            diff = max(((a - b).abs().max() / b.abs().max()).item()
-                       for a, b in zip(out, eager))
-            return dict(seconds=median_time(lambda: compiled(x), job['reps']),
-                        compile_s=compile_s, max_rel_diff=diff)
-        return dict(seconds=median_time(lambda: model(x), job['reps']))
+                return eager()
+        got = alternate([reference, eager], job['reps'])
+        return dict(got, max_rel_diff=max_rel_diff(want, reference()))
+    compiled = torch.compile(model, fullgraph=True)
+    with torch.no_grad():
+        compile_s = timed(lambda: compiled(x))
+        out = compiled(x)
+    got = alternate([torch.no_grad()(lambda: compiled(x)), eager],
+                    job['reps'])
+    return dict(got, compile_s=compile_s, max_rel_diff=max_rel_diff(out, want))
 
 
 def run_child(job):
     env = dict(os.environ)
     if job['kind'] == 'memory':  # every tensor its own mapping: RSS = live
-        env['MALLOC_MMAP_THRESHOLD_'] = '65536'  # bytes (slow to run)
+        env['MALLOC_MMAP_THRESHOLD_'] = '65536'  # bytes
     proc = subprocess.run(
         [sys.executable, __file__, '--child', json.dumps(job)], env=env,
         capture_output=True, text=True, check=False)
@@ -137,9 +164,15 @@ def run_child(job):
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def row(label, a, s, unit='s', ratio=None):
+    fmt = '9.3f' if unit == 's' else '7.0f'
+    ratio = a / s if ratio is None else ratio
+    return f'{label:<28}{a:{fmt}} {unit:<3}{s:{fmt}} {unit:<3}{ratio:7.2f}'
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--reps', type=int, default=5)
+    parser.add_argument('--reps', type=int, default=7)
     parser.add_argument('--skip', default='',
                         help='comma-separated: compile, upernet, reference')
     parser.add_argument('--child', help=argparse.SUPPRESS)
@@ -150,46 +183,40 @@ def main():
     skip = set(filter(None, args.skip.split(',')))
     print(f'torch {torch.__version__}, {torch.get_num_threads()} threads, '
           f'CPU capability {torch.backends.cpu.get_cpu_capability()}; '
-          f'median of {args.reps} runs after a warm-up, each measurement in '
-          f'its own process', flush=True)
+          f'medians of {args.reps} alternating reps after {WARMUP} warm-ups',
+          flush=True)
+    print(f'{"":28}{"A2Mamba-T":>13}{"Swin-T":>13}{"ratio":>7}')
 
-    def both(**job):
-        got = {m: run_child(dict(job, model=m, reps=args.reps))
-               for m in ('a2mamba', 'swin')}
-        return got['a2mamba'], got['swin']
+    def paired(label, **job):
+        got = run_child(dict(job, reps=args.reps))
+        print(row(label, *got['seconds'], ratio=got['ratio']), flush=True)
 
-    print(f'{"":28}{"A2Mamba-T":>11}{"Swin-T":>10}{"ratio":>8}')
     for size, batch in SHAPES:
-        a, s = both(kind='forward', size=size, batch=batch)
-        label = f'backbone forward {size}² b{batch}'
-        print(f'{label:<28}{a["seconds"]:9.3f} s{s["seconds"]:8.3f} s'
-              f'{a["seconds"] / s["seconds"]:8.2f}', flush=True)
-        a, s = both(kind='train', size=size, batch=batch)
-        label = f'training step {size}² b{batch}'
-        print(f'{label:<28}{a["seconds"]:9.3f} s{s["seconds"]:8.3f} s'
-              f'{a["seconds"] / s["seconds"]:8.2f}', flush=True)
-        a, s = both(kind='memory', size=size, batch=batch)
-        label = '  its peak memory'
-        print(f'{label:<28}{a["peak_mib"]:7.0f} MiB{s["peak_mib"]:6.0f} MiB'
-              f'{a["peak_mib"] / s["peak_mib"]:8.2f}', flush=True)
+        shape = dict(size=size, batch=batch)
+        paired(f'backbone forward {size}² b{batch}', kind='forward', **shape)
+        paired(f'training step {size}² b{batch}', kind='train', **shape)
+        peaks = [run_child(dict(shape, kind='memory', model=m))['peak_mib']
+                 for m in MODELS]
+        print(row('  its peak memory', *peaks, unit='MiB'), flush=True)
     if 'upernet' not in skip:
-        a, s = both(kind='upernet', size=512, batch=1)
-        print(f'{"UperNet inference 512² b1":<28}{a["seconds"]:9.3f} s'
-              f'{s["seconds"]:8.3f} s{a["seconds"] / s["seconds"]:8.2f}',
-              flush=True)
-    job = dict(model='a2mamba', size=512, batch=1, reps=args.reps)
-    eager = run_child(dict(job, kind='forward'))['seconds']
-    print(f'A2Mamba-T forward 512² b1: eager {eager:.3f} s', flush=True)
+        paired('UperNet inference 512² b1', kind='upernet', size=512,
+               batch=1)
+    job = dict(size=512, batch=1, reps=args.reps)
     if 'compile' not in skip:
         got = run_child(dict(job, kind='compiled'))
-        print(f'  torch.compile(fullgraph=True): {got["seconds"]:.3f} s '
-              f'(x{eager / got["seconds"]:.2f} vs eager; compiling took '
-              f'{got["compile_s"]:.0f} s; largest relative difference to '
-              f'eager {got["max_rel_diff"]:.1e})', flush=True)
+        (compiled, eager), ratio = got['seconds'], got['ratio']
+        print(f'A2Mamba-T forward 512² b1, torch.compile(fullgraph=True): '
+              f'{compiled:.3f} s against eager {eager:.3f} s (x{1 / ratio:.2f}'
+              f'; compiling took {got["compile_s"]:.0f} s; largest relative '
+              f'difference of the outputs {got["max_rel_diff"]:.1e})',
+              flush=True)
     if 'reference' not in skip:
-        ref = run_child(dict(job, kind='reference'))['seconds']
-        print(f'  pure-PyTorch reference operators: {ref:.3f} s (the '
-              f'kernels are x{ref / eager:.2f} faster)', flush=True)
+        got = run_child(dict(job, kind='reference'))
+        (reference, eager), ratio = got['seconds'], got['ratio']
+        print(f'A2Mamba-T forward 512² b1 on the pure-PyTorch reference '
+              f'operators: {reference:.3f} s against {eager:.3f} s with the '
+              f'kernels (x{ratio:.2f}; largest relative difference of the '
+              f'outputs {got["max_rel_diff"]:.1e})', flush=True)
 
 
 if __name__ == '__main__':

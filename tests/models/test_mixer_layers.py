@@ -7,8 +7,10 @@ import torch.nn.functional as F
 from mmmamba.models.layers.neighborhood import (neighborhood_softmax,
                                                 pad_to_window, padding_mask,
                                                 stage_dilation)
-from mmmamba.models.layers.rope import RoPE2d, apply_rope
 from mmmamba.models.layers.a2ssm import A2SSM
+from mmmamba.models.layers.mixer import MASSMixer, resize_bias
+from mmmamba.models.layers.rope import RoPE2d, apply_rope
+from mmmamba.models.utils.memory_format import contiguous_output
 
 
 def test_rope_matches_formula():
@@ -94,3 +96,71 @@ def test_a2ssm_matches_explicit_recurrence():
                          agg) + ssm.head_mix.bias[:, None, None, None]
     expect = mixed.reshape(C, H * W) * c + ssm.D[:, None] * xs
     torch.testing.assert_close(out[0].reshape(C, -1), expect)
+
+
+def test_resize_bias_equals_bicubic_interpolate():
+    bias = torch.randn(1, 4, 49, 49, dtype=torch.float64)
+    for tokens in (256, 100, 25, 16, 1):  # up- and downsampling
+        want = F.interpolate(bias, size=(tokens, tokens), mode='bicubic',
+                             align_corners=False)
+        torch.testing.assert_close(resize_bias(bias, tokens), want,
+                                   rtol=1e-12, atol=1e-12)
+
+
+def _global_mixer():
+    torch.manual_seed(0)
+    return MASSMixer(32, 4, 3, global_attn=True, global_tokens=16).eval()
+
+
+def test_global_bias_cached_without_autograd_until_the_parameter_changes():
+    mixer = _global_mixer()
+    with torch.no_grad():
+        first = mixer._resized_global_bias(36)
+        assert mixer._resized_global_bias(36) is first  # reused
+        torch.testing.assert_close(first, resize_bias(mixer.global_bias, 36))
+        other = mixer._resized_global_bias(64)  # another size replaces it
+        assert other.shape[-1] == 64
+        assert mixer._resized_global_bias(36) is not first
+        mixer.global_bias.add_(1.0)  # what an optimizer step does
+        updated = mixer._resized_global_bias(36)
+    torch.testing.assert_close(updated, resize_bias(mixer.global_bias, 36))
+    state = {k: v + 1 for k, v in mixer.state_dict().items()}
+    mixer.load_state_dict(state)
+    with torch.no_grad():
+        loaded = mixer._resized_global_bias(36)
+    torch.testing.assert_close(loaded, resize_bias(mixer.global_bias, 36))
+
+
+def test_global_bias_not_cached_while_autograd_records():
+    mixer = _global_mixer().train()
+    first = mixer._resized_global_bias(36)
+    second = mixer._resized_global_bias(36)
+    assert first is not second and first.requires_grad
+    second.sum().backward()  # the gradient reaches the parameter
+    want = torch.autograd.grad(resize_bias(mixer.global_bias, 36).sum(),
+                               mixer.global_bias)[0]
+    torch.testing.assert_close(mixer.global_bias.grad, want)
+
+
+def test_contiguous_output_sends_channels_last_gradients_back():
+    x = torch.randn(2, 8, 5, 6).contiguous(
+        memory_format=torch.channels_last).requires_grad_()
+    out = contiguous_output(x * 2)
+    assert out.is_contiguous()
+    grad = torch.randn(2, 8, 5, 6)  # what an NCHW head sends back
+    out.backward(grad)
+    torch.testing.assert_close(x.grad, 2 * grad)
+    assert x.grad.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_mixer_is_layout_agnostic():
+    """The mixer gives the same result for NCHW and channels-last inputs."""
+    torch.manual_seed(0)
+    mixer = MASSMixer(32, 4, 5).eval()
+    sin, cos = RoPE2d(8)(12, 14)
+    x = torch.randn(2, 32, 12, 14)
+    with torch.no_grad():
+        plain = mixer(x, sin, cos)
+        last = mixer(x.contiguous(memory_format=torch.channels_last), sin,
+                     cos)
+    torch.testing.assert_close(last, plain, rtol=1e-5, atol=1e-5)

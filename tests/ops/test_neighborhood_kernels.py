@@ -25,6 +25,8 @@ CASES = [
     (1, 2, 17, 23, 6, (3, 5), (2, 4)),  # tuple window
     (1, 1, 27, 30, 3, 13, (2, 1)),  # kernel 13
     (2, 1, 5, 6, 2, 1, 3),  # kernel 1
+    (1, 1, 20, 21, 16, 17, (1, 1)),  # window wider than one 16-lane vector
+    (1, 2, 12, 13, 64, 3, 2),  # head dim 64 (a fixed-width body)
 ]
 TOL = {
     torch.float32: dict(rtol=1e-4, atol=1e-4),
