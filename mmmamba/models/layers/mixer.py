@@ -113,7 +113,7 @@ class MASSMixer(nn.Module):
             y = merge_heads([out_local, out_dilated], H, W)  # B, C, H, W
             y = self.a2ssm(y, attn_local, attn_dilated, K, dilation)
 
-        z = self.norm(y).add_(lepe)  # into the fresh norm output
+        z = lepe.add_(self.norm(y))  # into the fresh conv output
         dtype = self.qkv.weight.dtype  # the module's (a cast model's) dtype
         island = island_dtype(dtype)
         with torch.autocast(device_type=x.device.type, enabled=False):

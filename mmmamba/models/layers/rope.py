@@ -40,9 +40,10 @@ class RoPE2d(nn.Module):
 
 
 def rotate_pairs(x):
-    """(x0, x1) -> (-x1, x0) on interleaved pairs of the last axis."""
+    """(x0, x1) -> (-x1, x0) on interleaved pairs of the last axis, as a
+    fresh ..., d/2, 2 tensor."""
     x0, x1 = x[..., ::2], x[..., 1::2]
-    return torch.stack([-x1, x0], dim=-1).flatten(-2)
+    return torch.stack([-x1, x0], dim=-1)
 
 
 def apply_rope(x, sin, cos):
@@ -51,9 +52,10 @@ def apply_rope(x, sin, cos):
     one dtype, as the attention ops require).
 
     x is copied once into the contiguous layout the attention kernels read,
-    and the products and the sum are taken in place in that copy.
+    and the products and the sum are taken in place in that copy (in place
+    on whole tensors, never on views: autograd would copy those back).
     """
     sin, cos = sin.to(x.dtype), cos.to(x.dtype)
     x = x.clone(memory_format=torch.contiguous_format)
-    rotated = rotate_pairs(x).mul_(sin)
+    rotated = rotate_pairs(x).mul_(sin.unflatten(-1, (-1, 2))).flatten(-2)
     return x.mul_(cos).add_(rotated)
