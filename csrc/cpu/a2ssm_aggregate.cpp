@@ -126,7 +126,8 @@ std::vector<at::Tensor> a2ssm_aggregate_backward(
                                       channel_major),
         mmmamba::cpu::grouped_keys<T>(s.dilated, states, s.B * s.G, s.d,
                                       channel_major)};
-    const int64_t keys_slice = s.Hp * s.d * mmmamba::cpu::grouped_width(s.local);
+    const int64_t keys_slice =
+        s.Hp * s.d * mmmamba::cpu::grouped_width(s.local);
     const T* kp[2] = {keys[0].data_ptr<T>(), keys[1].data_ptr<T>()};
     const T* gp = grads.data_ptr<T>();
     const T* maps[2] = {attn_local.data_ptr<T>(), attn_dilated.data_ptr<T>()};

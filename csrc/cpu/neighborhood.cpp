@@ -74,7 +74,8 @@ at::Tensor na2d_qk_forward(const at::Tensor& q, const at::Tensor& k,
       TORCH_CHECK(rpb->is_contiguous() && rpb->dtype() == q.dtype());
       bias = rpb->data_ptr<T>();
     }
-    const int64_t BH = q.size(0) * heads, Wg = mmmamba::cpu::grouped_width(g);
+    const int64_t BH = q.size(0) * heads;
+    const int64_t Wg = mmmamba::cpu::grouped_width(g);
     const at::Tensor keys = mmmamba::cpu::grouped_keys<T>(g, k, BH, C,
                                                           pixel_major(g, C));
     const T *qp = q.data_ptr<T>(), *kp = keys.data_ptr<T>();
@@ -163,7 +164,8 @@ std::vector<at::Tensor> na2d_av_backward(const at::Tensor& grad,
     using T = scalar_t;
     const T *gp = grad.data_ptr<T>(), *ap = attn.data_ptr<T>();
     T *dap = dattn.data_ptr<T>(), *dvp = dv.data_ptr<T>();
-    const int64_t BH = v.size(0) * v.size(1), Wg = mmmamba::cpu::grouped_width(g);
+    const int64_t BH = v.size(0) * v.size(1);
+    const int64_t Wg = mmmamba::cpu::grouped_width(g);
     const at::Tensor keys = mmmamba::cpu::grouped_keys<T>(g, v, BH, C,
                                                           pixel_major(g, C));
     const T* kp = keys.data_ptr<T>();

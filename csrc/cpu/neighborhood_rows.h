@@ -128,7 +128,7 @@ at::Tensor grouped_keys(const Window& g, const at::Tensor& src,
   return out;
 }
 
-// The three primitives are built per instruction set (csrc/cpu/row_kernels.cpp).
+// The three primitives are built per instruction set (row_kernels.cpp).
 
 // out[i, j, k] = x[i, j, :] · y[nbr(i, j, k), :] (+ rpb[bias index]), with
 // y given as the slice's grouped keys (H × C × Wg).

@@ -164,3 +164,11 @@ def test_mixer_is_layout_agnostic():
         last = mixer(x.contiguous(memory_format=torch.channels_last), sin,
                      cos)
     torch.testing.assert_close(last, plain, rtol=1e-5, atol=1e-5)
+
+
+def test_resize_bias_stays_in_the_bias_dtype_under_autocast():
+    bias = torch.randn(1, 2, 49, 49)
+    with torch.autocast(device_type='cpu', dtype=torch.bfloat16):
+        got = resize_bias(bias, 64)
+    assert got.dtype == torch.float32
+    torch.testing.assert_close(got, resize_bias(bias, 64))

@@ -168,7 +168,10 @@ def resize_bias(bias, tokens):
     resize = F.interpolate(eye.view(1, size, size, 1), size=(tokens, 1),
                            mode='bicubic', align_corners=False)
     resize = resize.view(size, tokens).t()  # L, L0
-    return resize @ bias @ resize.t()  # 1, G, L, L
+    # in the bias's dtype, as the interpolation was (autocast would take
+    # the matmuls to half precision)
+    with torch.autocast(device_type=bias.device.type, enabled=False):
+        return resize @ bias @ resize.t()  # 1, G, L, L
 
 
 def merge_heads(parts, height, width):
