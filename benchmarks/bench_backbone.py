@@ -25,7 +25,9 @@ weights. Each measurement runs in a fresh child process:
 Ratios are A2Mamba / Swin-T (below 1: A2Mamba is faster).
 
     .venv/bin/python benchmarks/bench_backbone.py [--reps 7]
-        [--skip compile,upernet,reference]
+        [--skip compile,upernet,reference] [--quick]
+
+``--quick`` (a smoke run, tested in CI) measures 64² inputs, one rep.
 """
 import argparse
 import json
@@ -45,6 +47,7 @@ SWIN_CONFIG = ('mmseg::swin/swin-tiny-patch4-window7-in1k-pre_upernet_'
                '8xb2-160k_ade20k-512x512.py')
 MODELS = ('a2mamba', 'swin')
 SHAPES = ((512, 1), (224, 8))
+QUICK_SHAPES = ((64, 1), (64, 2))
 WARMUP = 2
 
 
@@ -170,13 +173,15 @@ def row(label, a, s, unit='s', ratio=None):
     return f'{label:<28}{a:{fmt}} {unit:<3}{s:{fmt}} {unit:<3}{ratio:7.2f}'
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--reps', type=int, default=7)
     parser.add_argument('--skip', default='',
                         help='comma-separated: compile, upernet, reference')
+    parser.add_argument('--quick', action='store_true',
+                        help='64² inputs and one rep: a smoke run')
     parser.add_argument('--child', help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.child:
         print(json.dumps(measure(json.loads(args.child))))
         return
@@ -191,7 +196,10 @@ def main():
         got = run_child(dict(job, reps=args.reps))
         print(row(label, *got['seconds'], ratio=got['ratio']), flush=True)
 
-    for size, batch in SHAPES:
+    shapes, big = (QUICK_SHAPES, 64) if args.quick else (SHAPES, 512)
+    if args.quick:
+        args.reps = 1
+    for size, batch in shapes:
         shape = dict(size=size, batch=batch)
         paired(f'backbone forward {size}² b{batch}', kind='forward', **shape)
         paired(f'training step {size}² b{batch}', kind='train', **shape)
@@ -199,13 +207,13 @@ def main():
                  for m in MODELS]
         print(row('  its peak memory', *peaks, unit='MiB'), flush=True)
     if 'upernet' not in skip:
-        paired('UperNet inference 512² b1', kind='upernet', size=512,
+        paired(f'UperNet inference {big}² b1', kind='upernet', size=big,
                batch=1)
-    job = dict(size=512, batch=1, reps=args.reps)
+    job = dict(size=big, batch=1, reps=args.reps)
     if 'compile' not in skip:
         got = run_child(dict(job, kind='compiled'))
         (compiled, eager), ratio = got['seconds'], got['ratio']
-        print(f'A2Mamba-T forward 512² b1, torch.compile(fullgraph=True): '
+        print(f'A2Mamba-T forward {big}² b1, torch.compile(fullgraph=True): '
               f'{compiled:.3f} s against eager {eager:.3f} s (x{1 / ratio:.2f}'
               f'; compiling took {got["compile_s"]:.0f} s; largest relative '
               f'difference of the outputs {got["max_rel_diff"]:.1e})',
@@ -213,7 +221,7 @@ def main():
     if 'reference' not in skip:
         got = run_child(dict(job, kind='reference'))
         (reference, eager), ratio = got['seconds'], got['ratio']
-        print(f'A2Mamba-T forward 512² b1 on the pure-PyTorch reference '
+        print(f'A2Mamba-T forward {big}² b1 on the pure-PyTorch reference '
               f'operators: {reference:.3f} s against {eager:.3f} s with the '
               f'kernels (x{ratio:.2f}; largest relative difference of the '
               f'outputs {got["max_rel_diff"]:.1e})', flush=True)
