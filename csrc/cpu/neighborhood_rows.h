@@ -1,7 +1,7 @@
 // Row primitives of the CPU neighborhood-attention kernels (NATTEN <= 0.17
 // semantics), shared by csrc/cpu/neighborhood.cpp (the four ops) and
 // csrc/cpu/a2ssm_aggregate.cpp (the fused A2SSM aggregation); the bodies of
-// gather_sum_row and scatter_sum_row are in csrc/cpu/row_kernels.cpp.
+// the three primitives are in csrc/cpu/row_kernels.cpp.
 //
 // Each primitive computes one query row i (or key row p) of one
 // (batch, head) slice; slices are contiguous H × W × C (C = dim or Kh·Kw):
@@ -12,7 +12,7 @@
 // and as which neighbour), so each output row is owned by one task and no
 // atomics are needed. gather_sum_row / scatter_sum_row run their inner
 // loops over the contiguous channel axis; pair_dot_row reads y regrouped
-// (GroupedKeys below) and runs its inner loop over a query's window.
+// (grouped_keys below) and runs its inner loop over a query's window.
 // Window arithmetic comes from the shared host/device header.
 #pragma once
 

@@ -23,7 +23,8 @@ namespace {
 
 // Each body takes kC > 0 to fix the channel count at compile time: its
 // channel loops then vectorise without a loop tail (24 channels: 16 + 8
-// lanes on AVX-512), which halves the time of a dot product over a head.
+// lanes on AVX-512).
+
 // Key rows whose windows one pass accumulates at once: independent
 // accumulators, so the fused multiply-adds do not wait on each other.
 constexpr int kRowsPerPass = 4;
