@@ -13,8 +13,8 @@ import torch
 from mmmamba.ops import (a2ssm_aggregate, explain_backend, na2d_av, na2d_qk,
                          selective_scan_states, use_backend)
 
-from stage_shapes import stage_shapes
-from test_selective_scan_reference import brute_scan
+from op_testing import stage_cases
+from oracles import brute_scan
 
 TOL = {torch.float64: dict(rtol=1e-10, atol=1e-10),
        torch.float32: dict(rtol=2e-4, atol=2e-4),
@@ -128,7 +128,8 @@ def test_scan_carries_across_many_chunks():
     """L = 9 chunks + 77 steps with slowly decaying states: a wrong carry
     between chunks changes every later state (checked against a float64
     loop, not only the reference)."""
-    from mmmamba.ops.dispatch import cuda_host_extension
+    from mmmamba.ops.extension import \
+        require_cuda_host_extension as cuda_host_extension
     assert cuda_host_extension().cuda_selective_scan_chunks(CHUNK) == 1
     assert cuda_host_extension().cuda_selective_scan_chunks(CHUNK + 1) == 2
     tensors = _scan_tensors(1, 2, 1, 9 * CHUNK + 77, seed=4, slow=True)
@@ -169,7 +170,7 @@ def test_gradcheck_float64(op):
 
 
 # ---- the archs' stage shapes ----------------------------------------------
-STAGES = stage_shapes(archs=('test', 'tiny'), input_sizes=(224, ))
+STAGES = stage_cases(archs=('test', 'tiny'), input_sizes=(224, ))
 
 
 @pytest.mark.parametrize('stage', STAGES, ids=str)
@@ -243,14 +244,16 @@ def test_a_failed_launch_names_the_op():
 def test_scan_kernel_dtype_follows_the_sequence_inputs():
     """The model's fp32 A / delta_bias parameters do not turn fp16 / bf16
     sequences into an fp32 kernel call; any fp64 input makes it fp64."""
-    from mmmamba.ops.kernels.cuda_launchers import CudaLaunchers
+    from mmmamba.ops.extension import compiled_backend
+    from mmmamba.ops.selective_scan.library import _compiled_inputs
     u, delta, A, B, bias = _scan_tensors(1, 2, 1, 5, seed=14)
     for dtype in (torch.float16, torch.bfloat16):
-        args = CudaLaunchers._scan_inputs(u.to(dtype), delta.to(dtype), A,
-                                          B.to(dtype), bias)
+        args = _compiled_inputs(compiled_backend('cuda_host'), u.to(dtype),
+                                delta.to(dtype), A, B.to(dtype), bias)
         assert [t.dtype for t in args] == [dtype, dtype, torch.float32, dtype,
                                            torch.float32]
-    args = CudaLaunchers._scan_inputs(u, delta, A.double(), B, bias)
+    args = _compiled_inputs(compiled_backend('cuda_host'), u, delta,
+                            A.double(), B, bias)
     assert {t.dtype for t in args} == {torch.float64}
     _check(lambda u, delta, B: _scan(u, delta, A, B, bias),
            [u, delta, B], torch.float16)

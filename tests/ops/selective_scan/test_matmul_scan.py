@@ -2,16 +2,17 @@
 float64 sequential loop and the chunked reference."""
 import pytest
 import torch
+from op_testing import gen_for, scan_inputs
+from oracles import brute_scan, sequential_linear_scan
 
 from mmmamba.ops.selective_scan.matmul_scan import (
     chunk_decay, linear_scan_matmul, selective_scan_states_matmul)
 from mmmamba.ops.selective_scan.reference import linear_scan
-from test_selective_scan_reference import _inputs, brute_scan
 
 
 @pytest.mark.parametrize('length', [1, 7, 16, 17, 33, 300, 1100])
 def test_matches_sequential_loop(length):
-    u, delta, A, B, bias = _inputs(2, 3, 2, length, seed=length)
+    u, delta, A, B, bias = scan_inputs(2, 3, 2, length, seed=length)
     h = selective_scan_states_matmul(u, delta, A, B, bias)
     assert h.shape == (2, 3, 2, length) and h.dtype == torch.float32
     torch.testing.assert_close(h.double(), brute_scan(u, delta, A, B, bias),
@@ -19,12 +20,12 @@ def test_matches_sequential_loop(length):
 
 
 @pytest.mark.parametrize('chunk', [2, 3, 5])
-def test_any_chunk_matches_the_reference_scan(chunk):
-    gen = torch.Generator().manual_seed(chunk)
+def test_any_chunk_matches_the_sequential_loop(chunk):
+    gen = gen_for(chunk)
     log_a = -torch.rand(2, 4, 59, generator=gen, dtype=torch.float64) * 2
     x = torch.randn(2, 4, 59, generator=gen, dtype=torch.float64)
     torch.testing.assert_close(linear_scan_matmul(log_a, x, chunk),
-                               linear_scan(log_a, x, chunk))
+                               sequential_linear_scan(log_a, x))
 
 
 def test_strong_decay_stays_finite():
@@ -35,6 +36,9 @@ def test_strong_decay_stays_finite():
     h = linear_scan_matmul(log_a, x)
     assert torch.isfinite(h).all()
     torch.testing.assert_close(h, linear_scan(log_a, x))
+    torch.testing.assert_close(h.double(),
+                               sequential_linear_scan(log_a.double(),
+                                                      x.double()))
 
 
 def test_chunk_decay_is_the_product_of_the_steps_between():
