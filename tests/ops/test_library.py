@@ -4,10 +4,10 @@ implementations that agree with the kernels (``torch.library.opcheck``), and
 import pytest
 import torch
 
-import mmmamba.ops.library  # noqa: F401  (registers torch.ops.mmmamba)
 from mmmamba.models.layers.block import A2MambaBlock
 from mmmamba.models.layers.rope import RoPE2d
-from mmmamba.ops import use_backend
+from mmmamba.ops import use_backend  # registers torch.ops.mmmamba
+from mmmamba.ops.registry import op_names
 
 OPS = torch.ops.mmmamba
 
@@ -17,7 +17,7 @@ def _randn(*shape, seed=0, grad=True):
     return torch.randn(*shape, generator=gen).requires_grad_(grad)
 
 
-def _op_cases():
+def _op_cases(backend='cpu'):
     q, k = _randn(1, 2, 9, 10, 4, seed=1), _randn(1, 2, 9, 10, 4, seed=2)
     rpb = _randn(2, 5, 5, seed=3)
     attn = _randn(1, 2, 9, 10, 9, seed=4).softmax(-1)
@@ -25,23 +25,24 @@ def _op_cases():
     A, B = -_randn(3, 2, seed=7).detach().exp(), _randn(2, 2, 11, seed=8)
     maps = [_randn(1, 1, 9, 10, 9, seed=s).softmax(-1) for s in (9, 10)]
     return {
-        'na2d_qk+rpb': (OPS.na2d_qk, (q, k, rpb, [3, 3], [2, 1], 'cpu')),
-        'na2d_qk': (OPS.na2d_qk, (q, k, None, [3, 3], [1, 3], 'cpu')),
-        'na2d_av': (OPS.na2d_av, (attn, q, [3, 3], [3, 2], 'cpu')),
+        'na2d_qk+rpb': (OPS.na2d_qk, (q, k, rpb, [3, 3], [2, 1], backend)),
+        'na2d_qk': (OPS.na2d_qk, (q, k, None, [3, 3], [1, 3], backend)),
+        'na2d_av': (OPS.na2d_av, (attn, q, [3, 3], [3, 2], backend)),
         'scan+bias': (OPS.selective_scan_states,
-                      (u, delta, A, B, _randn(3, seed=11), True, 'cpu')),
+                      (u, delta, A, B, _randn(3, seed=11), True, backend)),
         'scan': (OPS.selective_scan_states,
-                 (u, delta, A, B, None, False, 'cpu')),
+                 (u, delta, A, B, None, False, backend)),
         'aggregate': (OPS.a2ssm_aggregate,
                       (*maps, _randn(1, 2, 3, 8, 10, seed=12), 3, [2, 2],
-                       'cpu')),
+                       backend)),
     }
 
 
+@pytest.mark.parametrize('backend', ['cpu', 'cuda_host'])
 @pytest.mark.parametrize('name', list(_op_cases()))
-def test_opcheck(name):
+def test_opcheck(name, backend):
     """Schema, fake tensors, autograd registration and AOT dispatch."""
-    op, args = _op_cases()[name]
+    op, args = _op_cases(backend)[name]
     torch.library.opcheck(op, args)
 
 
@@ -78,8 +79,7 @@ def test_compile_fullgraph_traces_an_a2ssm_block():
     want, got = results['eager-reference'], results['compiled-cpu']
     graphs = got[3]
     assert len(graphs) == 1  # fullgraph: one graph, no breaks
-    for op in ('na2d_qk', 'na2d_av', 'selective_scan_states',
-               'a2ssm_aggregate'):
+    for op in op_names():
         assert f'mmmamba.{op}' in graphs[0], op
     torch.testing.assert_close(got[0], want[0], rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(got[1], want[1], rtol=1e-4, atol=1e-4)
