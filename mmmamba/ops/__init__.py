@@ -1,10 +1,12 @@
-"""Operators used by the A2Mamba layers.
+"""The operators of the A2Mamba layers, usable with torch alone.
 
-Public names go through one dispatch (:mod:`.dispatch`): per call, CPU
-tensors run the C++ kernels of the compiled extension ``mmmamba._C`` when it
-is built, else the pure-PyTorch reference; ``MMMAMBA_OPS_BACKEND`` or
-:func:`use_backend` force one backend and :func:`explain_backend` says which
-one a call would use and why.
+One package per operator (its checks, reference, ``torch.library`` custom op
+and kernel calls); :mod:`.registry` is the table of ops and backends and
+:mod:`.dispatch` picks a backend per call: CPU tensors run the C++ kernels
+of the compiled extension ``mmmamba._C`` when it is built, else the
+pure-PyTorch reference; ``MMMAMBA_OPS_BACKEND`` or :func:`use_backend` force
+one backend and :func:`explain_backend` says which one a call would use and
+why.
 
 - ``na2d_qk(query, key, kernel_size, dilation=1, rpb=None)``
   → ``B × heads × H × W × Kh·Kw`` logits.
@@ -18,14 +20,15 @@ one a call would use and why.
   in one pass over the states.
 
 Kernel backends are ``torch.library`` custom ops (``torch.ops.mmmamba``):
-``torch.compile(fullgraph=True)`` traces them.
+``torch.compile(fullgraph=True)`` traces them. Nothing here imports
+mmengine, mmcv, mmdet, mmseg or Triton.
 """
-from .dispatch import (BackendUnavailableError, a2ssm_aggregate,
-                       explain_backend, na2d_av, na2d_qk,
-                       selective_scan_states, use_backend)
-from .neighborhood import (a2ssm_aggregate_reference, na2d_av_reference,
+from .a2ssm_aggregate import a2ssm_aggregate, a2ssm_aggregate_reference
+from .dispatch import BackendUnavailableError, explain_backend, use_backend
+from .neighborhood import (na2d_av, na2d_av_reference, na2d_qk,
                            na2d_qk_reference)
-from .selective_scan import selective_scan_states_reference
+from .selective_scan import (selective_scan_states,
+                             selective_scan_states_reference)
 
 __all__ = [
     'na2d_qk', 'na2d_av', 'selective_scan_states', 'a2ssm_aggregate',

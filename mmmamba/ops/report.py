@@ -1,7 +1,8 @@
 """One line per operator: the backend its calls on a device run, and why."""
 import torch
 
-from .dispatch import OPS, explain_backend
+from .dispatch import explain_backend
+from .registry import op_names
 
 __all__ = ['describe_backends']
 
@@ -12,4 +13,4 @@ def describe_backends(device):
     probe = torch.zeros(1, device=device)
     return [f'{op}: {choice.backend} ({choice.reason})'
             for op, choice in ((op, explain_backend(op, probe))
-                               for op in OPS)]
+                               for op in op_names())]

@@ -2,7 +2,7 @@
 
 ``na2d_qk_reference`` and ``na2d_av_reference`` follow NATTEN <= 0.17 (layout
 ``B × heads × H × W × dim``, windows that shift at the border, dilation as
-interleaved groups; the rule lives in :mod:`.indexing`). They are built from
+interleaved groups; the rule lives in :mod:`.window`). They are built from
 differentiable torch ops only, so autograd gives dq, dk, drpb, dattn and dv.
 
 Precision: fp16 / bf16 inputs are computed in fp32 and the result is cast
@@ -16,14 +16,12 @@ for backward, so a full pass holds ``H × W × K*K × dim`` values per
 """
 import torch
 
-from .indexing import check_av_args, check_qk_args, window_tables_2d
+from ..dtypes import compute_dtype
+from .checks import check_av_args, check_qk_args
+from .window import window_tables_2d
 
 # Upper bound on the elements of one gathered block (B·heads·rows·W·K²·dim).
 _CHUNK_ELEMENTS = 1 << 24
-
-
-def _compute_dtype(dtype):
-    return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
 
 
 def _row_blocks(batch_heads, height, width, neighbours, dim):
@@ -50,7 +48,7 @@ def na2d_qk_reference(query, key, kernel_size, dilation=1, rpb=None):
     """
     kernel, dil = check_qk_args(query, key, kernel_size, dilation, rpb)
     batch, heads, height, width, dim = query.shape
-    ctype = _compute_dtype(query.dtype)
+    ctype = compute_dtype(query)
     neighbours = kernel[0] * kernel[1]
     q = query.to(ctype).reshape(batch, heads, height * width, dim)
     k = key.to(ctype).reshape(batch, heads, height * width, dim)
@@ -92,7 +90,7 @@ def na2d_av_reference(attn, value, kernel_size, dilation=1):
     kernel, dil = check_av_args(attn, value, kernel_size, dilation)
     batch, heads, height, width, dim = value.shape
     neighbours = kernel[0] * kernel[1]
-    ctype = _compute_dtype(value.dtype)
+    ctype = compute_dtype(value)
     a = attn.to(ctype).reshape(batch, heads, height * width, neighbours)
     v = value.to(ctype).reshape(batch, heads, height * width, dim)
 

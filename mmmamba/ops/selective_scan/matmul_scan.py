@@ -7,13 +7,14 @@ solves a chunk with a ``T × T`` decay matrix instead of a Python loop over
 its ``T`` steps: a handful of graph nodes per level instead of ``T``
 unrolled steps, built from ops ONNX has (CumSum, Exp, Where, MatMul), with
 every shape a static Python int. It is the formulation used while exporting
-to ONNX (see :mod:`mmmamba.ops.dispatch`); eager PyTorch keeps the loop,
+to ONNX (see :func:`mmmamba.ops.selective_scan_states`); eager PyTorch keeps the loop,
 which needs ``T`` times less memory.
 """
 import torch
 import torch.nn.functional as F
 
-from .reference import _CHUNK, check_scan_args, scan_terms
+from .checks import check_scan_args
+from .reference import _CHUNK, scan_terms
 
 
 def chunk_decay(log_a):

@@ -17,6 +17,9 @@ fp64 (for gradcheck).
 import torch
 import torch.nn.functional as F
 
+from ..dtypes import compute_dtype
+from .checks import check_scan_args
+
 # Chunk length of the scan: each level runs a Python loop of this many steps
 # over tensors holding every chunk, then recurses on a sequence this many
 # times shorter (ceil(log_T L) levels), so no loop grows with L.
@@ -82,63 +85,11 @@ def linear_scan(log_a, x, chunk=None):
     return states.movedim(0, -1).flatten(-2)[..., :length]
 
 
-def check_scan_args(u, delta, A, B, delta_bias):
-    """All argument checks of ``selective_scan_states`` (every backend)."""
-    op = 'selective_scan_states'
-    tensors = dict(u=u, delta=delta, A=A, B=B)
-    if delta_bias is not None:
-        tensors['delta_bias'] = delta_bias
-    for name, t in tensors.items():
-        if not isinstance(t, torch.Tensor):
-            raise ValueError(f'{op}: {name} must be a torch.Tensor, got '
-                             f'{type(t).__name__}.')
-        if not t.is_floating_point():
-            raise ValueError(f'{op}: {name} must be a floating-point tensor, '
-                             f'got {t.dtype}.')
-        if t.device != u.device:
-            raise ValueError(f'{op}: all inputs must be on one device; u is '
-                             f'on {u.device}, {name} on {t.device}.')
-    if u.dim() != 3:
-        raise ValueError(f'{op}: u must be 3-D (batch, D, L), got shape '
-                         f'{tuple(u.shape)}.')
-    batch, channels, length = u.shape
-    if delta.shape != u.shape:
-        raise ValueError(f'{op}: delta must have the shape of u '
-                         f'{tuple(u.shape)}, got {tuple(delta.shape)}.')
-    if A.dim() != 2 or A.shape[0] != channels:
-        raise ValueError(f'{op}: A must be 2-D (D, N) with D = {channels}, '
-                         f'got shape {tuple(A.shape)}.')
-    state = A.shape[1]
-    if state < 1:
-        raise ValueError(f'{op}: A must have N >= 1 states, got shape '
-                         f'{tuple(A.shape)}.')
-    expected = (batch, state, length)
-    if B.dim() == 4:
-        if B.shape[1] != 1:
-            raise ValueError(f'{op}: a 4-D B must be (batch, 1, N, L) (one '
-                             f'group), got shape {tuple(B.shape)}.')
-        got = (B.shape[0],) + tuple(B.shape[2:])
-    elif B.dim() == 3:
-        got = tuple(B.shape)
-    else:
-        raise ValueError(f'{op}: B must be (batch, N, L) or (batch, 1, N, L), '
-                         f'got shape {tuple(B.shape)}.')
-    if got != expected:
-        raise ValueError(f'{op}: B must be (batch, N, L) = {expected} (or '
-                         f'(batch, 1, N, L)) to match u {tuple(u.shape)} and '
-                         f'A {tuple(A.shape)}, got shape {tuple(B.shape)}.')
-    if delta_bias is not None and tuple(delta_bias.shape) != (channels,):
-        raise ValueError(f'{op}: delta_bias must have shape (D,) = '
-                         f'({channels},), got {tuple(delta_bias.shape)}.')
-
-
 def scan_terms(u, delta, A, B, delta_bias=None, delta_softplus=True):
     """The recurrence's terms ``(log_a, x)``, both ``batch × D × N × L`` in
     the compute dtype: ``log_a = Δ·A`` and ``x = Δ·B·u`` (arguments as for
     :func:`selective_scan_states_reference`, already checked)."""
-    inputs = (u, delta, A, B) + (() if delta_bias is None else (delta_bias,))
-    ctype = (torch.float64 if any(t.dtype == torch.float64 for t in inputs)
-             else torch.float32)
+    ctype = compute_dtype(u, delta, A, B, delta_bias)
     u, delta, A, B = (t.to(ctype) for t in (u, delta, A, B))
     if B.dim() == 4:
         B = B.squeeze(1)  # batch, N, L

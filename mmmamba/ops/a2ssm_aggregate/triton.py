@@ -8,8 +8,9 @@ through strides (no copy). The attention maps cover the padded
 compute (or take gradients of) only the ``H × W`` queries that survive the
 crop, writing out / dstates directly in ``B × G × d × H × W``.
 """
-from ...neighborhood.indexing import as_pair
-from .neighborhood import av_dattn_into, av_dvalue_into, av_forward_into
+from ..neighborhood.triton import (av_dattn_into, av_dvalue_into,
+                                   av_forward_into)
+from ..neighborhood.window import as_pair
 
 OP = 'a2ssm_aggregate'
 

@@ -15,7 +15,7 @@ from block to block. The summaries are two numbers per row and chunk (a
 import triton
 import triton.language as tl
 
-from .common import block_size, launch
+from ..triton.common import block_size, launch
 
 # Largest row / chunk blocks of the carry pass.
 MAX_BLOCK_R = 16

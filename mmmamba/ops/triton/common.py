@@ -1,5 +1,5 @@
-"""Pieces shared by the Triton kernels: compute dtype, block sizes, the
-launch under the inputs' device, softplus.
+"""Pieces shared by the Triton kernels of the op packages (``<op>/triton.py``):
+compute dtype, block sizes, the launch under the inputs' device, softplus.
 
 Every kernel loads its inputs in their own dtype and converts them at once to
 the compute dtype ``ACC`` (a ``tl.constexpr``): float32, or float64 when an
@@ -12,15 +12,14 @@ import torch
 import triton
 import triton.language as tl
 
+from ..dtypes import compute_dtype
+
 
 def compute_dtypes(*tensors):
-    """``(torch dtype, tl dtype)`` to compute in: fp64 if any input is fp64.
-
-    ``None`` entries (absent optional inputs) are ignored.
-    """
-    if any(t is not None and t.dtype == torch.float64 for t in tensors):
-        return torch.float64, tl.float64
-    return torch.float32, tl.float32
+    """``(torch dtype, tl dtype)`` to compute in: :func:`compute_dtype` of
+    the inputs (``None`` entries, absent optional inputs, are ignored)."""
+    ctype = compute_dtype(*tensors)
+    return ctype, tl.float64 if ctype == torch.float64 else tl.float32
 
 
 def block_size(n, cap):

@@ -12,9 +12,9 @@ else ``jp + K // 2 + 1``. A run is ``K`` long inside the map and at most
 ``2K - 1`` long at the border (small groups).
 
 The same rule is written twice more and must change with this file: in
-Python in ``mmmamba/ops/neighborhood/indexing.py`` (``axis_tables``, the
+Python in ``mmmamba/ops/neighborhood/window.py`` (``axis_tables``, the
 reference's neighbour and bias tables; no inverse, the reference's backward
-is autograd) and in C++ in ``csrc/mmmamba_math.h`` (``na_window_start``,
+is autograd) and in C++ in ``csrc/common/math.h`` (``na_window_start``,
 ``na_neighbor``, ``na_rpb_index`` and the inverse ``na_slot_of``, shared by
 the CPU and CUDA kernels); see docs/design.md § Neighborhood attention.
 """

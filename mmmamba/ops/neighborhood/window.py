@@ -1,14 +1,14 @@
-"""Argument checks and window index math for 2-D neighborhood attention.
+"""The NATTEN (<= 0.17) window rule of 2-D neighborhood attention, in Python.
 
-The Python home of the NATTEN (<= 0.17) window rule. Every backend's
-arguments are validated here (the dispatch runs these checks before any
-kernel), and the reference builds its neighbour tables here, so the rule
-cannot drift between ``na2d_qk`` and ``na2d_av``. The same rule is written
-twice more and must change with this file: in C++ in ``csrc/mmmamba_math.h``
-(``na_window_start``, ``na_neighbor``, ``na_rpb_index`` and the inverse
-``na_slot_of``, shared by the CPU and CUDA kernels) and in Triton in
-``mmmamba/ops/kernels/triton/window.py`` (``window_start`` and the inverse
-``inverse_window``); see docs/design.md § Neighborhood attention.
+Python's one copy of the rule: the argument checks of ``na2d_qk``,
+``na2d_av`` and ``a2ssm_aggregate`` (:mod:`.checks`, run before any
+backend) and the reference's neighbour tables come from here, so the rule
+cannot drift between the ops. The same rule is written once in C++
+(``csrc/common/math.h``: ``na_window_start``, ``na_neighbor``,
+``na_rpb_index`` and the inverse ``na_slot_of``, shared by the CPU and CUDA
+kernels) and once in Triton (:mod:`mmmamba.ops.triton.window`:
+``window_start`` and the inverse ``inverse_window``); the three change
+together (docs/design.md § Neighborhood attention).
 
 Window rule, per axis of length ``n`` with odd kernel ``K`` and dilation ``δ``:
 positions split into ``δ`` interleaved groups (``i mod δ``); a group holding
@@ -77,83 +77,6 @@ def check_map_size(height, width, kernel, dil, op):
                 f'kernel_size * dilation = {k * d} (every one of the {d} '
                 f'dilation groups must hold {k} positions). Pad the input '
                 f'to at least {k * d}, or use a smaller kernel_size/dilation.')
-
-
-def check_5d(tensor, name, layout, op):
-    if not isinstance(tensor, torch.Tensor):
-        raise ValueError(f'{op}: {name} must be a torch.Tensor, got '
-                         f'{type(tensor).__name__}.')
-    if tensor.dim() != 5:
-        raise ValueError(f'{op}: {name} must be 5-D {layout}, got shape '
-                         f'{tuple(tensor.shape)}.')
-    if not tensor.is_floating_point():
-        raise ValueError(f'{op}: {name} must be a floating-point tensor, got '
-                         f'{tensor.dtype}.')
-
-
-def check_same(first, second, names, op):
-    """Same dtype and device, with a message that names both tensors."""
-    a, b = names
-    if first.device != second.device:
-        raise ValueError(f'{op}: {a} and {b} must be on the same device, got '
-                         f'{first.device} and {second.device}.')
-    if first.dtype != second.dtype:
-        raise ValueError(f'{op}: {a} and {b} must have the same dtype, got '
-                         f'{first.dtype} and {second.dtype}; cast one of '
-                         f'them first.')
-
-
-def check_rpb(rpb, heads, kernel, device, op):
-    expected = (heads, 2 * kernel[0] - 1, 2 * kernel[1] - 1)
-    if not isinstance(rpb, torch.Tensor):
-        raise ValueError(f'{op}: rpb must be a torch.Tensor or None, got '
-                         f'{type(rpb).__name__}.')
-    if tuple(rpb.shape) != expected:
-        raise ValueError(f'{op}: rpb must have shape (heads, 2*Kh-1, 2*Kw-1) '
-                         f'= {expected}, got {tuple(rpb.shape)}.')
-    if not rpb.is_floating_point():
-        raise ValueError(f'{op}: rpb must be a floating-point tensor, got '
-                         f'{rpb.dtype}.')
-    if rpb.device != device:
-        raise ValueError(f'{op}: rpb must be on the same device as query '
-                         f'({device}), got {rpb.device}.')
-
-
-def check_qk_args(query, key, kernel_size, dilation, rpb):
-    """All argument checks of ``na2d_qk`` (every backend) → (kernel, dil)."""
-    op = 'na2d_qk'
-    layout = '(B, heads, H, W, dim)'
-    check_5d(query, 'query', layout, op)
-    check_5d(key, 'key', layout, op)
-    if query.shape != key.shape:
-        raise ValueError(f'{op}: query and key must have the same shape, got '
-                         f'{tuple(query.shape)} and {tuple(key.shape)}.')
-    check_same(query, key, ('query', 'key'), op)
-    kernel, dil = check_window(kernel_size, dilation, op)
-    check_map_size(query.shape[2], query.shape[3], kernel, dil, op)
-    if rpb is not None:
-        check_rpb(rpb, query.shape[1], kernel, query.device, op)
-    return kernel, dil
-
-
-def check_av_args(attn, value, kernel_size, dilation):
-    """All argument checks of ``na2d_av`` (every backend) → (kernel, dil)."""
-    op = 'na2d_av'
-    check_5d(attn, 'attn', '(B, heads, H, W, Kh*Kw)', op)
-    check_5d(value, 'value', '(B, heads, H, W, dim)', op)
-    if attn.shape[:4] != value.shape[:4]:
-        raise ValueError(f'{op}: attn and value must agree on (B, heads, H, '
-                         f'W), got attn {tuple(attn.shape)} and value '
-                         f'{tuple(value.shape)}.')
-    check_same(attn, value, ('attn', 'value'), op)
-    kernel, dil = check_window(kernel_size, dilation, op)
-    neighbours = kernel[0] * kernel[1]
-    if attn.shape[-1] != neighbours:
-        raise ValueError(f'{op}: attn last dim must be Kh*Kw = {kernel[0]}*'
-                         f'{kernel[1]} = {neighbours} for kernel_size '
-                         f'{kernel_size!r}, got {attn.shape[-1]}.')
-    check_map_size(value.shape[2], value.shape[3], kernel, dil, op)
-    return kernel, dil
 
 
 @functools.lru_cache(maxsize=512)

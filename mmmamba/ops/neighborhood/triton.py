@@ -1,7 +1,7 @@
 """2-D neighborhood attention ``av`` as Triton kernels, forward and backward.
 
 ``out[q] = Σ_k attn[q, k] · v[nbr(q, k)]`` with the NATTEN (<= 0.17) window
-rule of :mod:`.window`. The three kernels take every tensor through its 5-D
+rule of :mod:`mmmamba.ops.triton.window`. The three kernels take every tensor through its 5-D
 strides (``B × heads × rows × cols × channels``) and three extents, so the
 fused A2SSM aggregation can run them on permuted views of the states:
 
@@ -33,8 +33,8 @@ import math
 import triton
 import triton.language as tl
 
-from .common import block_size, compute_dtypes, launch
-from .window import inverse_window, window_start
+from ..triton.common import block_size, compute_dtypes, launch
+from ..triton.window import inverse_window, window_start
 
 # Largest position / channel blocks (the interpreter's cost is per program
 # and per operation, so it takes one block of up to INTERPRET_BLOCK).

@@ -70,8 +70,9 @@ from typing import NamedTuple
 import triton
 import triton.language as tl
 
-from .common import block_size, compute_dtypes, launch, softplus, softplus_grad
-from .scan_carry import column, combine, propagate_carries
+from ..triton.common import (block_size, compute_dtypes, launch, softplus,
+                              softplus_grad)
+from .triton_carry import column, combine, propagate_carries
 
 # Chunk of the sequence (steps) and channel block of a program; warps.
 CHUNK = 256
@@ -311,8 +312,8 @@ def _meta(delta_bias, delta_softplus, acc, plan):
                 CHUNK=plan.chunk, num_warps=NUM_WARPS)
 
 
-def selective_scan_forward(u, delta, A, B, delta_bias, delta_softplus, *,
-                           chunk=CHUNK):
+def selective_scan_states_forward(u, delta, A, B, delta_bias,
+                                  delta_softplus, *, chunk=CHUNK):
     """Every state of the selective scan (arguments already checked).
 
     Args:
@@ -344,13 +345,13 @@ def selective_scan_forward(u, delta, A, B, delta_bias, delta_softplus, *,
     return h
 
 
-def selective_scan_backward(grad, u, delta, A, B, delta_bias, delta_softplus,
-                            h, *, chunk=CHUNK):
-    """Gradients of :func:`selective_scan_forward` given ``grad`` = dL/dh.
+def selective_scan_states_backward(grad, u, delta, A, B, delta_bias,
+                                   delta_softplus, h, *, chunk=CHUNK):
+    """Gradients of :func:`selective_scan_states_forward`, ``grad`` = dL/dh.
 
     Args:
         grad, h: ``batch × D × N × L`` (h is the forward's output); the
-            others as for :func:`selective_scan_forward`.
+            others as for :func:`selective_scan_states_forward`.
 
     Returns:
         ``(du, ddelta, dA, dB, ddelta_bias or None)`` in the dtypes (and for
