@@ -4,7 +4,8 @@ stage shapes.
 
 Kernel backends: ``cpu`` and ``cuda_host`` (the CUDA kernels over the host
 emulation) run CPU tensors; ``triton`` runs CPU tensors in the interpreter
-(see tests/conftest.py), or CUDA tensors on a GPU, where ``cuda`` runs too. No skip when an extension is missing: CI builds both
+(see tests/conftest.py), or CUDA tensors on a GPU, where ``cuda`` runs
+too. No skip when an extension is missing: CI builds both
 (tools/setup_env.sh), and forcing a missing backend fails with the command
 that builds it.
 """
