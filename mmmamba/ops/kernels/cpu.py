@@ -6,7 +6,6 @@ float64 if any input is float64), like the references. The function
 contract is in :mod:`mmmamba.ops.kernels`.
 """
 import torch
-import torch.nn.functional as F
 
 from ..dispatch import extension
 
@@ -53,34 +52,22 @@ def na2d_av_backward(grad, attn, value, kernel, dilation):
     return dattn.to(attn.dtype), dv.to(value.dtype)
 
 
-def _scan_step(delta, delta_bias, delta_softplus):
-    """``z = delta + bias`` and the step ``Δ = softplus(z)`` (or ``z``),
-    vectorised torch ops (batch × D × L)."""
-    z = delta if delta_bias is None else delta + delta_bias[:, None]
-    return z, (F.softplus(z) if delta_softplus else z).contiguous()
-
-
 def selective_scan_forward(u, delta, A, B, delta_bias, delta_softplus):
     ctype = _ctype(u, delta, A, B, delta_bias)
-    u, delta, A, B, bias = (_prep(t, ctype)
-                            for t in (u, delta, A, B, delta_bias))
-    _, dt = _scan_step(delta, bias, delta_softplus)
-    return extension().selective_scan_states_forward(u, dt, A, B)
+    return extension().selective_scan_forward(
+        *(_prep(t, ctype) for t in (u, delta, A, B, delta_bias)),
+        delta_softplus)
 
 
 def selective_scan_backward(grad, u, delta, A, B, delta_bias, delta_softplus,
                             h):
     ctype = _ctype(u, delta, A, B, delta_bias)
-    uc, dc, Ac, Bc, bias = (_prep(t, ctype)
-                            for t in (u, delta, A, B, delta_bias))
-    z, dt = _scan_step(dc, bias, delta_softplus)
-    du, ddt, dA, dB = extension().selective_scan_states_backward(
-        _prep(grad, ctype), _prep(h, ctype), uc, dt, Ac, Bc)
-    if delta_softplus:  # torch's softplus_backward: sigmoid, 1 above 20
-        ddt = ddt * torch.where(z > 20, torch.ones_like(z), z.sigmoid())
-    dbias = None if delta_bias is None else ddt.sum((0, 2)).to(
-        delta_bias.dtype)
-    return (du.to(u.dtype), ddt.to(delta.dtype), dA.to(A.dtype),
+    du, ddelta, dA, dB, dbias = extension().selective_scan_backward(
+        _prep(grad, ctype), _prep(h, ctype),
+        *(_prep(t, ctype) for t in (u, delta, A, B, delta_bias)),
+        delta_softplus)
+    dbias = None if delta_bias is None else dbias.to(delta_bias.dtype)
+    return (du.to(u.dtype), ddelta.to(delta.dtype), dA.to(A.dtype),
             dB.to(B.dtype), dbias)
 
 
