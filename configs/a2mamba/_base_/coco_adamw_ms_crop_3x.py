@@ -1,7 +1,7 @@
-# 3x schedule (36 epochs, steps at 27 and 33) with the multi-scale + crop
-# training augmentation of mmdet's Swin/ConvNeXt 3x configs (DETR's).
-# Only the training pipeline and the schedule; the model comes from the
-# 1x config that includes this file after it.
+# COCO instances with the 3x recipe of mmdet's Swin/ConvNeXt configs: the
+# 1x recipe (./coco_adamw_1x.py) for 36 epochs, steps at 27 and 33, and the
+# multi-scale + crop training augmentation (DETR's).
+_base_ = ['./coco_adamw_1x.py']
 ms_crop_train_pipeline = [
     dict(type='LoadImageFromFile', backend_args=None),
     dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
@@ -35,4 +35,10 @@ ms_crop_train_pipeline = [
                             keep_ratio=True)
                     ]]),
     dict(type='PackDetInputs')
+]
+train_dataloader = dict(dataset=dict(pipeline=ms_crop_train_pipeline))
+train_cfg = dict(max_epochs=36)
+param_scheduler = [
+    _base_.param_scheduler[0],
+    dict(_base_.param_scheduler[1], milestones=[27, 33]),
 ]
