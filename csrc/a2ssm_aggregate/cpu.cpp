@@ -6,19 +6,20 @@
 // dilated one; both maps are B × g × Hp × Wp × K² over a map that may be
 // zero-padded past H × W (small-map rule). One call reads the states once
 // into the attention layout (padded, one pass in ATen), runs the row
-// primitives of neighborhood_rows.h for both halves in one parallel loop, and
-// writes the result straight back in the states' layout, cropped to H × W —
-// instead of a Python permute, pad, two na2d_av calls, crop and concat.
-#include <torch/extension.h>
-
+// primitives of neighborhood/cpu_rows.h for both halves in one parallel
+// loop, and writes the result straight back in the states' layout, cropped
+// to H × W — instead of a Python permute, pad, two na2d_av calls, crop and
+// concat. Arguments are checked by checks.h, the contract the CUDA wrappers
+// check.
 #include <vector>
 
-#include "neighborhood_rows.h"
+#include "../neighborhood/cpu_rows.h"
+#include "checks.h"
+#include "ops.h"
 
+namespace mmmamba {
+namespace cpu {
 namespace {
-
-using mmmamba::cpu::for_each_row;
-using mmmamba::cpu::Window;
 
 struct Halves {
   int64_t B, G, g, d, H, W, Hp, Wp, KK;
@@ -29,34 +30,13 @@ struct Halves {
   }
 };
 
-Halves check_aggregate(const at::Tensor& attn_local,
-                       const at::Tensor& attn_dilated,
-                       const at::Tensor& states, int64_t K, int64_t dh,
-                       int64_t dw) {
-  for (auto& [t, name] : {std::make_pair(&attn_local, "attn_local"),
-                          std::make_pair(&attn_dilated, "attn_dilated"),
-                          std::make_pair(&states, "states")}) {
-    TORCH_CHECK(t->device().is_cpu() && t->is_contiguous() && t->dim() == 5,
-                name, " must be a contiguous 5-D CPU tensor");
-    TORCH_CHECK(t->scalar_type() == states.scalar_type() &&
-                (t->scalar_type() == at::kFloat ||
-                 t->scalar_type() == at::kDouble),
-                name, " must be float32 or float64 like states (the Python "
-                "wrapper casts)");
-  }
-  const int64_t B = states.size(0), G = states.size(1), g = G / 2;
+// The sizes and windows of a checked call.
+Halves halves_of(const at::Tensor& attn_local, const at::Tensor& states,
+                 int64_t K, int64_t dh, int64_t dw) {
   const int64_t Hp = attn_local.size(2), Wp = attn_local.size(3);
-  TORCH_CHECK(G % 2 == 0 && attn_local.sizes() == attn_dilated.sizes() &&
-              attn_local.size(0) == B && attn_local.size(1) == g &&
-              attn_local.size(4) == K * K,
-              "attention maps must be (B, G/2, Hp, Wp, K*K)");
-  TORCH_CHECK(Hp >= states.size(3) && Wp >= states.size(4),
-              "attention maps must cover the states");
-  TORCH_CHECK(K % 2 == 1 && Hp >= K * dh && Wp >= K * dw,
-              "odd kernel and maps of at least kernel_size * dilation");
-  return Halves{B, G, g, states.size(2), states.size(3), states.size(4), Hp,
-                Wp, K * K, Window(Hp, Wp, K, K, 1, 1),
-                Window(Hp, Wp, K, K, dh, dw)};
+  return Halves{states.size(0), states.size(1), states.size(1) / 2,
+                states.size(2), states.size(3), states.size(4), Hp, Wp, K * K,
+                Window(Hp, Wp, K, K, 1, 1), Window(Hp, Wp, K, K, dh, dw)};
 }
 
 // B × G × d × H × W → B × G × Hp × Wp × d, zero-padded (one ATen pass).
@@ -80,7 +60,9 @@ at::Tensor a2ssm_aggregate_forward(const at::Tensor& attn_local,
                                    const at::Tensor& attn_dilated,
                                    const at::Tensor& states, int64_t K,
                                    int64_t dh, int64_t dw) {
-  const Halves s = check_aggregate(attn_local, attn_dilated, states, K, dh, dw);
+  a2ssm_aggregate::check_aggregate(kCpuTarget, attn_local, attn_dilated,
+                                   states, nullptr, K, dh, dw);
+  const Halves s = halves_of(attn_local, states, K, dh, dw);
   const at::Tensor values = as_values(states, s);  // B, G, Hp, Wp, d
   auto out = at::empty_like(states);               // B, G, d, H, W
   AT_DISPATCH_FLOATING_TYPES(states.scalar_type(), "a2ssm_aggregate_fwd", [&] {
@@ -92,9 +74,9 @@ at::Tensor a2ssm_aggregate_forward(const at::Tensor& attn_local,
     for_each_row(s.B * s.G, s.H, row_work, [&](int64_t bg, int64_t i) {
       const int64_t head = bg % s.G;
       std::vector<T> row(s.Wp * s.d);
-      mmmamba::cpu::gather_sum_row(
-          s.of(head), s.d, i, maps[head >= s.g] + s.attn_slice(bg),
-          vp + bg * s.Hp * s.Wp * s.d, row.data());
+      gather_sum_row(s.of(head), s.d, i,
+                     maps[head >= s.g] + s.attn_slice(bg),
+                     vp + bg * s.Hp * s.Wp * s.d, row.data());
       store_row<T>(s, bg, i, row.data(), op);
     });
   });
@@ -108,10 +90,9 @@ std::vector<at::Tensor> a2ssm_aggregate_backward(
     const at::Tensor& grad, const at::Tensor& attn_local,
     const at::Tensor& attn_dilated, const at::Tensor& states, int64_t K,
     int64_t dh, int64_t dw) {
-  const Halves s = check_aggregate(attn_local, attn_dilated, states, K, dh, dw);
-  TORCH_CHECK(grad.sizes() == states.sizes() &&
-              grad.scalar_type() == states.scalar_type(),
-              "grad must have the shape and dtype of states");
+  a2ssm_aggregate::check_aggregate(kCpuTarget, attn_local, attn_dilated,
+                                   states, &grad, K, dh, dw);
+  const Halves s = halves_of(attn_local, states, K, dh, dw);
   const at::Tensor grads = as_values(grad, s);     // B, G, Hp, Wp, d
   auto dlocal = at::empty_like(attn_local);
   auto ddilated = at::empty_like(attn_dilated);
@@ -119,15 +100,12 @@ std::vector<at::Tensor> a2ssm_aggregate_backward(
   AT_DISPATCH_FLOATING_TYPES(states.scalar_type(), "a2ssm_aggregate_bwd", [&] {
     using T = scalar_t;
     // the states as pair_dot_row's keys, once in each half's window order
-    const mmmamba::cpu::MapLayout channel_major{s.d * s.H * s.W, s.W, 1,
-                                                s.H * s.W, s.H, s.W};
+    const MapLayout channel_major{s.d * s.H * s.W, s.W, 1, s.H * s.W, s.H,
+                                  s.W};
     const at::Tensor keys[2] = {
-        mmmamba::cpu::grouped_keys<T>(s.local, states, s.B * s.G, s.d,
-                                      channel_major),
-        mmmamba::cpu::grouped_keys<T>(s.dilated, states, s.B * s.G, s.d,
-                                      channel_major)};
-    const int64_t keys_slice =
-        s.Hp * s.d * mmmamba::cpu::grouped_width(s.local);
+        grouped_keys<T>(s.local, states, s.B * s.G, s.d, channel_major),
+        grouped_keys<T>(s.dilated, states, s.B * s.G, s.d, channel_major)};
+    const int64_t keys_slice = s.Hp * s.d * grouped_width(s.local);
     const T* kp[2] = {keys[0].data_ptr<T>(), keys[1].data_ptr<T>()};
     const T* gp = grads.data_ptr<T>();
     const T* maps[2] = {attn_local.data_ptr<T>(), attn_dilated.data_ptr<T>()};
@@ -137,16 +115,17 @@ std::vector<at::Tensor> a2ssm_aggregate_backward(
     for_each_row(s.B * s.G, s.Hp, row_work, [&](int64_t bg, int64_t i) {
       const int64_t head = bg % s.G, slice = bg * s.Hp * s.Wp * s.d;
       const Window& w = s.of(head);
-      mmmamba::cpu::pair_dot_row(w, s.d, i, gp + slice,
-                                 kp[head >= s.g] + bg * keys_slice, nullptr,
-                                 dmaps[head >= s.g] + s.attn_slice(bg));
+      pair_dot_row(w, s.d, i, gp + slice, kp[head >= s.g] + bg * keys_slice,
+                   nullptr, dmaps[head >= s.g] + s.attn_slice(bg));
       if (i >= s.H) return;  // padded rows have no states to differentiate
       std::vector<T> row(s.Wp * s.d);
-      mmmamba::cpu::scatter_sum_row(w, s.d, i,
-                                    maps[head >= s.g] + s.attn_slice(bg),
-                                    gp + slice, row.data());
+      scatter_sum_row(w, s.d, i, maps[head >= s.g] + s.attn_slice(bg),
+                      gp + slice, row.data());
       store_row<T>(s, bg, i, row.data(), dsp);
     });
   });
   return {dlocal, ddilated, dstates};
 }
+
+}  // namespace cpu
+}  // namespace mmmamba

@@ -1,5 +1,5 @@
 // CUDA kernels of the fused A2SSM aggregation (docs/design.md § Fused
-// A2SSM aggregation), the GPU twin of csrc/cpu/a2ssm_aggregate.cpp.
+// A2SSM aggregation), the GPU twin of a2ssm_aggregate/cpu.cpp.
 //
 // The states stay in the scan's layout B × G × d × H × W (read in place, no
 // transposed or padded copy); heads [0, g) are aggregated by attn_local with
@@ -24,9 +24,9 @@
 // No torch headers: raw pointers, MMAggParams, launchers taking a stream.
 #include <climits>
 
-#include "../mmmamba_math.h"
-#include "dtype.cuh"
-#include "mmmamba_cuda.h"
+#include "../common/math.h"
+#include "../cuda/dtype.cuh"
+#include "cuda_launchers.h"
 
 namespace mmmamba {
 namespace {

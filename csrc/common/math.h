@@ -1,17 +1,17 @@
-// Per-element math shared by the CPU kernels (csrc/cpu/*.cpp) and the CUDA
-// kernels (csrc/cuda/*.cu, also built for the host by the cuda_host
+// Per-element math shared by the CPU kernels (csrc/<op>/cpu*.cpp) and the
+// CUDA kernels (csrc/<op>/cuda.cu, also built for the host by the cuda_host
 // backend): the NATTEN (<= 0.17) window rule and its inverses, softplus with
-// threshold 20 and the scan recurrence. No torch headers: nvcc compiles it
-// for the device and g++ for the host. The CPU kernels use the window rule
-// and the scan step; the softplus of their path is torch's, and their
-// inverse tables are built from the forward rule.
+// threshold 20 and its gradient, and the scan recurrence. No torch headers:
+// nvcc compiles it for the device and g++ for the host. The CPU kernels
+// build their inverse tables from the forward rule. The window rule's
+// argument check (n >= K · dilation) is common/checks.h's check_window.
 //
 // The same window rule exists once in Python
-// (mmmamba/ops/neighborhood/indexing.py, the reference's tables) and once
-// in Triton (mmmamba/ops/kernels/triton/window.py); the three change
-// together (docs/design.md § Neighborhood attention).
+// (mmmamba/ops/neighborhood/window.py, the reference's tables) and once in
+// Triton (mmmamba/ops/triton/window.py); the three change together
+// (docs/design.md § Neighborhood attention).
 //
-// Window rule per axis (mirrors mmmamba/ops/neighborhood/indexing.py): an
+// Window rule per axis (mirrors mmmamba/ops/neighborhood/window.py): an
 // axis of length n with odd kernel K and dilation d splits into d
 // interleaved groups (i mod d); query i, at index j = i / d in its group of
 // m members, sees the K consecutive members starting at
@@ -105,7 +105,7 @@ struct ScanPair {
 };
 
 // The map of `first` followed by `second` (associative; identity {1, 0}):
-// what parallel scans combine (csrc/cuda/selective_scan.cu).
+// what parallel scans combine (csrc/selective_scan/cuda.cu).
 template <typename T>
 MM_HD ScanPair<T> mm_scan_compose(ScanPair<T> first, ScanPair<T> second) {
   return ScanPair<T>{first.decay * second.decay,

@@ -1,42 +1,31 @@
 // CPU kernels for 2-D neighborhood attention (NATTEN <= 0.17 semantics).
 //
 // Layout: every tensor is contiguous B × heads × H × W × C (C = dim or Kh·Kw).
-// The four ops are the row primitives of neighborhood_rows.h run over every
+// The four ops are the row primitives of cpu_rows.h run over every
 // (batch·head, row) with at::parallel_for:
 //   qk forward   pair_dot(q, k) + rpb      av forward   gather_sum(attn, v)
 //   qk backward  dq = gather_sum(g, k),    av backward  dattn = pair_dot(g, v),
 //                dk = scatter_sum(g, q),                dv = scatter_sum(attn, g)
 //                drpb: rpb_grad_row sums
-#include <torch/extension.h>
-
+// Arguments are checked by checks.h, the contract the CUDA wrappers check.
 #include <vector>
 
-#include "neighborhood_rows.h"
+#include "checks.h"
+#include "cpu_rows.h"
+#include "ops.h"
 
+namespace mmmamba {
+namespace cpu {
 namespace {
 
-using mmmamba::cpu::for_each_row;
-using mmmamba::cpu::Window;
-
-void check_input(const at::Tensor& t, const char* name) {
-  TORCH_CHECK(t.device().is_cpu(), name, " must be a CPU tensor");
-  TORCH_CHECK(t.is_contiguous(), name, " must be contiguous");
-  TORCH_CHECK(t.dim() == 5, name, " must be 5-D (B, heads, H, W, C)");
-  TORCH_CHECK(t.scalar_type() == at::kFloat || t.scalar_type() == at::kDouble,
-              name, " must be float32 or float64 (the Python wrapper casts)");
-}
-
 // MapLayout of a contiguous slices × H × W × C tensor.
-mmmamba::cpu::MapLayout pixel_major(const Window& g, int64_t C) {
+MapLayout pixel_major(const Window& g, int64_t C) {
   return {g.H * g.W * C, g.W * C, C, 1, g.H, g.W};
 }
 
+// The window tables of a checked B × heads × H × W × C tensor.
 Window window_of(const at::Tensor& t, int64_t Kh, int64_t Kw, int64_t dh,
                  int64_t dw) {
-  TORCH_CHECK(Kh % 2 == 1 && Kw % 2 == 1 && dh >= 1 && dw >= 1,
-              "odd kernel and dilation >= 1 expected");
-  TORCH_CHECK(t.size(2) >= Kh * dh && t.size(3) >= Kw * dw,
-              "feature map smaller than kernel_size * dilation");
   return Window(t.size(2), t.size(3), Kh, Kw, dh, dw);
 }
 
@@ -60,32 +49,25 @@ void rpb_grad_row(const Window& g, int64_t i, const T* grad, T* slab) {
 at::Tensor na2d_qk_forward(const at::Tensor& q, const at::Tensor& k,
                            const c10::optional<at::Tensor>& rpb, int64_t Kh,
                            int64_t Kw, int64_t dh, int64_t dw) {
-  check_input(q, "query");
-  check_input(k, "key");
-  TORCH_CHECK(q.sizes() == k.sizes() && q.dtype() == k.dtype());
+  neighborhood::check_qk(kCpuTarget, q, k, rpb ? &*rpb : nullptr, nullptr,
+                         Kh, Kw, dh, dw);
   const Window g = window_of(q, Kh, Kw, dh, dw);
   const int64_t heads = q.size(1), C = q.size(4), HW = g.H * g.W;
   const int64_t RR = (2 * Kh - 1) * (2 * Kw - 1);
-  auto out = at::empty({q.size(0), heads, g.H, g.W, Kh * Kw}, q.options());
+  auto out = at::empty(neighborhood::attn_sizes(q, Kh, Kw), q.options());
   AT_DISPATCH_FLOATING_TYPES(q.scalar_type(), "na2d_qk_forward", [&] {
     using T = scalar_t;
-    const T* bias = nullptr;
-    if (rpb.has_value()) {
-      TORCH_CHECK(rpb->is_contiguous() && rpb->dtype() == q.dtype());
-      bias = rpb->data_ptr<T>();
-    }
+    const T* bias = rpb.has_value() ? rpb->data_ptr<T>() : nullptr;
     const int64_t BH = q.size(0) * heads;
-    const int64_t Wg = mmmamba::cpu::grouped_width(g);
-    const at::Tensor keys = mmmamba::cpu::grouped_keys<T>(g, k, BH, C,
-                                                          pixel_major(g, C));
+    const int64_t Wg = grouped_width(g);
+    const at::Tensor keys = grouped_keys<T>(g, k, BH, C, pixel_major(g, C));
     const T *qp = q.data_ptr<T>(), *kp = keys.data_ptr<T>();
     T* op = out.data_ptr<T>();
     const int64_t row_work = g.W * g.KK() * C;
     for_each_row(BH, g.H, row_work, [&](int64_t bh, int64_t i) {
-      mmmamba::cpu::pair_dot_row(g, C, i, qp + bh * HW * C,
-                                 kp + bh * g.H * C * Wg,
-                                 bias ? bias + (bh % heads) * RR : nullptr,
-                                 op + bh * HW * g.KK());
+      pair_dot_row(g, C, i, qp + bh * HW * C, kp + bh * g.H * C * Wg,
+                   bias ? bias + (bh % heads) * RR : nullptr,
+                   op + bh * HW * g.KK());
     });
   });
   return out;
@@ -96,9 +78,7 @@ std::vector<at::Tensor> na2d_qk_backward(const at::Tensor& grad,
                                          const at::Tensor& k, bool with_rpb,
                                          int64_t Kh, int64_t Kw, int64_t dh,
                                          int64_t dw) {
-  check_input(grad, "grad");
-  check_input(q, "query");
-  check_input(k, "key");
+  neighborhood::check_qk(kCpuTarget, q, k, nullptr, &grad, Kh, Kw, dh, dw);
   const Window g = window_of(q, Kh, Kw, dh, dw);
   const int64_t BH = q.size(0) * q.size(1), C = q.size(4), HW = g.H * g.W;
   const int64_t RR = (2 * Kh - 1) * (2 * Kw - 1);
@@ -115,10 +95,10 @@ std::vector<at::Tensor> na2d_qk_backward(const at::Tensor& grad,
     const int64_t row_work = 3 * g.W * g.KK() * C;
     for_each_row(BH, g.H, row_work, [&](int64_t bh, int64_t i) {
       const T* gs = gp + bh * HW * g.KK();
-      mmmamba::cpu::gather_sum_row(g, C, i, gs, kp + bh * HW * C,
-                                   dqp + (bh * HW + i * g.W) * C);
-      mmmamba::cpu::scatter_sum_row(g, C, i, gs, qp + bh * HW * C,
-                                    dkp + (bh * HW + i * g.W) * C);
+      gather_sum_row(g, C, i, gs, kp + bh * HW * C,
+                     dqp + (bh * HW + i * g.W) * C);
+      scatter_sum_row(g, C, i, gs, qp + bh * HW * C,
+                      dkp + (bh * HW + i * g.W) * C);
       if (pp) rpb_grad_row<T>(g, i, gs, pp + (bh * g.H + i) * RR);
     });
   });
@@ -130,9 +110,7 @@ std::vector<at::Tensor> na2d_qk_backward(const at::Tensor& grad,
 
 at::Tensor na2d_av_forward(const at::Tensor& attn, const at::Tensor& v,
                            int64_t Kh, int64_t Kw, int64_t dh, int64_t dw) {
-  check_input(attn, "attn");
-  check_input(v, "value");
-  TORCH_CHECK(attn.size(4) == Kh * Kw && attn.dtype() == v.dtype());
+  neighborhood::check_av(kCpuTarget, attn, v, nullptr, Kh, Kw, dh, dw);
   const Window g = window_of(v, Kh, Kw, dh, dw);
   const int64_t C = v.size(4), HW = g.H * g.W;
   auto out = at::empty_like(v);
@@ -142,9 +120,8 @@ at::Tensor na2d_av_forward(const at::Tensor& attn, const at::Tensor& v,
     T* op = out.data_ptr<T>();
     const int64_t BH = v.size(0) * v.size(1), row_work = g.W * g.KK() * C;
     for_each_row(BH, g.H, row_work, [&](int64_t bh, int64_t i) {
-      mmmamba::cpu::gather_sum_row(g, C, i, ap + bh * HW * g.KK(),
-                                      vp + bh * HW * C,
-                                      op + (bh * HW + i * g.W) * C);
+      gather_sum_row(g, C, i, ap + bh * HW * g.KK(), vp + bh * HW * C,
+                     op + (bh * HW + i * g.W) * C);
     });
   });
   return out;
@@ -154,9 +131,7 @@ std::vector<at::Tensor> na2d_av_backward(const at::Tensor& grad,
                                          const at::Tensor& attn,
                                          const at::Tensor& v, int64_t Kh,
                                          int64_t Kw, int64_t dh, int64_t dw) {
-  check_input(grad, "grad");
-  check_input(attn, "attn");
-  check_input(v, "value");
+  neighborhood::check_av(kCpuTarget, attn, v, &grad, Kh, Kw, dh, dw);
   const Window g = window_of(v, Kh, Kw, dh, dw);
   const int64_t C = v.size(4), HW = g.H * g.W;
   auto dattn = at::empty_like(attn), dv = at::empty_like(v);
@@ -165,18 +140,20 @@ std::vector<at::Tensor> na2d_av_backward(const at::Tensor& grad,
     const T *gp = grad.data_ptr<T>(), *ap = attn.data_ptr<T>();
     T *dap = dattn.data_ptr<T>(), *dvp = dv.data_ptr<T>();
     const int64_t BH = v.size(0) * v.size(1);
-    const int64_t Wg = mmmamba::cpu::grouped_width(g);
-    const at::Tensor keys = mmmamba::cpu::grouped_keys<T>(g, v, BH, C,
-                                                          pixel_major(g, C));
+    const int64_t Wg = grouped_width(g);
+    const at::Tensor keys = grouped_keys<T>(g, v, BH, C, pixel_major(g, C));
     const T* kp = keys.data_ptr<T>();
     const int64_t row_work = 2 * g.W * g.KK() * C;
     for_each_row(BH, g.H, row_work, [&](int64_t bh, int64_t i) {
       const T* gs = gp + bh * HW * C;
-      mmmamba::cpu::pair_dot_row(g, C, i, gs, kp + bh * g.H * C * Wg, nullptr,
-                                 dap + bh * HW * g.KK());
-      mmmamba::cpu::scatter_sum_row(g, C, i, ap + bh * HW * g.KK(), gs,
-                                    dvp + (bh * HW + i * g.W) * C);
+      pair_dot_row(g, C, i, gs, kp + bh * g.H * C * Wg, nullptr,
+                   dap + bh * HW * g.KK());
+      scatter_sum_row(g, C, i, ap + bh * HW * g.KK(), gs,
+                      dvp + (bh * HW + i * g.W) * C);
     });
   });
   return {dattn, dv};
 }
+
+}  // namespace cpu
+}  // namespace mmmamba

@@ -1,10 +1,10 @@
-// The row primitives of neighborhood_rows.h, compiled once per x86-64
+// The row primitives of cpu_rows.h, compiled once per x86-64
 // instruction-set level (AVX-512, AVX2+FMA, baseline) with GCC / Clang
 // function multi-versioning: the loader's ifunc resolver picks the best
 // clone the CPU supports once, so one build runs on any x86-64 machine and
 // uses its widest vectors. Elsewhere (other CPUs or compilers) each is one
 // plain function.
-#include "neighborhood_rows.h"
+#include "cpu_rows.h"
 
 #if defined(__x86_64__) && defined(__ELF__) && \
     ((defined(__GNUC__) && __GNUC__ >= 11) || \

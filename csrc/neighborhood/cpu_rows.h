@@ -1,7 +1,7 @@
 // Row primitives of the CPU neighborhood-attention kernels (NATTEN <= 0.17
-// semantics), shared by csrc/cpu/neighborhood.cpp (the four ops) and
-// csrc/cpu/a2ssm_aggregate.cpp (the fused A2SSM aggregation); the bodies of
-// the three primitives are in csrc/cpu/row_kernels.cpp.
+// semantics), shared by neighborhood/cpu.cpp (the four ops) and
+// a2ssm_aggregate/cpu.cpp (the fused A2SSM aggregation); the bodies of the
+// three primitives are in neighborhood/cpu_row_kernels.cpp.
 //
 // Each primitive computes one query row i (or key row p) of one
 // (batch, head) slice; slices are contiguous H × W × C (C = dim or Kh·Kw):
@@ -23,8 +23,8 @@
 #include <cstdint>
 #include <vector>
 
-#include "../mmmamba_math.h"
-#include "parallel.h"
+#include "../common/math.h"
+#include "../common/parallel.h"
 
 namespace mmmamba {
 namespace cpu {
@@ -128,7 +128,7 @@ at::Tensor grouped_keys(const Window& g, const at::Tensor& src,
   return out;
 }
 
-// The three primitives are built per instruction set (row_kernels.cpp).
+// The three primitives are built per instruction set (cpu_row_kernels.cpp).
 
 // out[i, j, k] = x[i, j, :] · y[nbr(i, j, k), :] (+ rpb[bias index]), with
 // y given as the slice's grouped keys (H × C × Wg).

@@ -1,13 +1,13 @@
 // CUDA kernels for 2-D neighborhood attention (NATTEN <= 0.17 semantics),
-// the same three primitives as csrc/cpu/neighborhood.cpp, one thread per
-// output element, acc_t<T> accumulation, window math from mmmamba_math.h.
+// the same three primitives as neighborhood/cpu.cpp, one thread per
+// output element, acc_t<T> accumulation, window math from common/math.h.
 // The relative-position-bias gradient is summed per block into partials
 // (one thread per bias entry, a fixed order over the block's pixels): no
 // atomics, deterministic. No torch headers: raw pointers, MMNAParams,
 // launchers taking a stream.
-#include "../mmmamba_math.h"
-#include "dtype.cuh"
-#include "mmmamba_cuda.h"
+#include "../common/math.h"
+#include "../cuda/dtype.cuh"
+#include "cuda_launchers.h"
 
 namespace mmmamba {
 namespace {

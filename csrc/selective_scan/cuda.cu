@@ -7,7 +7,7 @@
 // kChunk = kThreads × kItems steps; a block owns one (batch, channel) row and
 // one chunk, and loops over the N states of the row. Each thread holds
 // kItems consecutive steps. The map h -> e·h + x composes associatively
-// (mm_scan_compose in mmmamba_math.h), so
+// (mm_scan_compose in common/math.h), so
 //   1. scan_summary_kernel folds every chunk into one (decay, value) pair
 //      (thread folds, then a block scan): the workspace, 2 values per
 //      (row, state, chunk);
@@ -29,8 +29,9 @@
 //   dA_n = Σ_{b,t} ℓ_t·Δ_t     per block in a fixed order -> dA_part
 //   dB_{n,t} = Σ_d g_t·Δ_t·u_t  per (b, d, n, t) -> dB_part
 // du and dΔ are owned by their thread. The partials are summed over the
-// batch / chunks / channels by the caller (csrc/cuda_ops.cpp, torch sums),
-// and Σ dΔ gives d bias: no atomics, so the result is deterministic.
+// batch / chunks / channels by the caller (selective_scan/cuda_wrappers.cpp,
+// torch sums), and Σ dΔ gives d bias: no atomics, so the result is
+// deterministic.
 //
 // Launch shape (kThreads = 128, kItems = 8, kChunk = 1024), A2Mamba-T
 // stage 1 (D = 48, N = 1):
@@ -49,9 +50,9 @@
 // forward's bytes.
 //
 // No torch headers: raw pointers, MMScanParams, launchers taking a stream.
-#include "../mmmamba_math.h"
-#include "dtype.cuh"
-#include "mmmamba_cuda.h"
+#include "../common/math.h"
+#include "../cuda/dtype.cuh"
+#include "cuda_launchers.h"
 
 namespace mmmamba {
 namespace {
