@@ -1,7 +1,7 @@
 # ADE20K with the recipe of mmseg's Swin/ConvNeXt UperNet configs: 512x512
 # crops, 160k iterations, batch 16 (8 GPUs x 2 images), AdamW lr 6e-5,
-# wd 0.01, 1500-iteration linear warm-up, then poly decay to 0. The poly
-# schedule has no `end`: it lasts as long as training (train_cfg.max_iters).
+# wd 0.01, 1500-iteration linear warm-up, then poly decay to 0 when training
+# ends: our tools move its end when --cfg-options change train_cfg.max_iters.
 # Checkpoints are written atomically (mmmamba.utils.SafeCheckpointHook).
 _base_ = [
     'mmseg::_base_/datasets/ade20k.py',
@@ -19,7 +19,13 @@ param_scheduler = [
     dict(
         type='LinearLR', start_factor=1e-6, by_epoch=False, begin=0,
         end=1500),
-    dict(type='PolyLR', eta_min=0.0, power=1.0, begin=1500, by_epoch=False),
+    dict(
+        type='PolyLR',
+        eta_min=0.0,
+        power=1.0,
+        begin=1500,
+        end=160000,
+        by_epoch=False),
 ]
 # 8 GPUs x 2 images = batch 16
 train_dataloader = dict(batch_size=2)

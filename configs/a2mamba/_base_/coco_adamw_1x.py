@@ -1,7 +1,8 @@
 # COCO instances with the 1x recipe of mmdet's Swin/ConvNeXt Mask R-CNN
 # configs: 12 epochs, batch 16 (8 GPUs x 2 images), AdamW lr 1e-4, wd 0.05,
 # 1000-iteration linear warm-up, steps x0.1 at epochs 8 and 11. The step
-# schedule has no `end`: it lasts as long as training (train_cfg.max_epochs).
+# schedule ends with training: our tools move its end when --cfg-options
+# change train_cfg.max_epochs.
 # Checkpoints are written atomically (mmmamba.utils.SafeCheckpointHook).
 _base_ = [
     'mmdet::_base_/datasets/coco_instance.py',
@@ -9,7 +10,8 @@ _base_ = [
     'mmdet::_base_/default_runtime.py',
     './a2mamba_paramwise.py',
 ]
-train_cfg = dict(max_epochs=12)
+max_epochs = 12
+train_cfg = dict(max_epochs=max_epochs)
 param_scheduler = [
     dict(
         type='LinearLR', start_factor=0.001, by_epoch=False, begin=0,
@@ -17,6 +19,7 @@ param_scheduler = [
     dict(
         type='MultiStepLR',
         begin=0,
+        end=max_epochs,
         by_epoch=True,
         milestones=[8, 11],
         gamma=0.1)

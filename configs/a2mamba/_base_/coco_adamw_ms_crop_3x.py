@@ -37,8 +37,9 @@ ms_crop_train_pipeline = [
     dict(type='PackDetInputs')
 ]
 train_dataloader = dict(dataset=dict(pipeline=ms_crop_train_pipeline))
-train_cfg = dict(max_epochs=36)
+max_epochs = 36
+train_cfg = dict(max_epochs=max_epochs)
 param_scheduler = [
     _base_.param_scheduler[0],
-    dict(_base_.param_scheduler[1], milestones=[27, 33]),
+    dict(_base_.param_scheduler[1], end=max_epochs, milestones=[27, 33]),
 ]

@@ -69,6 +69,7 @@ param_scheduler = [
     dict(
         type='MultiStepLR',
         begin=0,
+        end=max_epochs,
         by_epoch=True,
         milestones=[9, 11],
         gamma=0.1)

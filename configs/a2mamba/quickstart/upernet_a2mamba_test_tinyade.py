@@ -73,6 +73,7 @@ param_scheduler = [
         eta_min=0.0,
         power=1.0,
         begin=20,
+        end=max_iters,
         by_epoch=False),
 ]
 train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
