@@ -14,6 +14,8 @@ MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
 PYTHON=${PYTHON:-python}
 tools=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
+# the workers stop when this process (torchrun's agent, after exec) dies
+export MMMAMBA_LAUNCHER_PID=$$
 PYTHONPATH="$tools/..${PYTHONPATH:+:$PYTHONPATH}" \
 exec "$PYTHON" -m torch.distributed.run \
     --nnodes="$NNODES" \
