@@ -81,7 +81,9 @@ def train_losses(arch, profile, device, backend, dtype):
     head = SmallHead(model.arch_settings[arch]['embed_dims']).to(device)
     params = list(model.parameters()) + list(head.parameters())
     optimizer = torch.optim.AdamW(params, lr=1e-3)
-    scaler = torch.amp.GradScaler(device, enabled=dtype == torch.float16)
+    # a modest first scale: few steps are skipped while it settles
+    scaler = torch.amp.GradScaler(device, init_scale=2.0**10,
+                                  enabled=dtype == torch.float16)
     gen = torch.Generator().manual_seed(2)
     size = profile.train_image
     x = torch.randn(profile.train_batch, 3, size, size, generator=gen)

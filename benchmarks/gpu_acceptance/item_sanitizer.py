@@ -37,7 +37,7 @@ def _environment():
     return env
 
 
-def run_sanitizers(device, out_dir, timeout=300):
+def run_sanitizers(device, out_dir, timeout=240):
     """Item b; each tool's log goes to ``out_dir/sanitizer_<tool>.log``."""
     if device != 'cuda':
         proc = subprocess.run(launch_command(device), env=_environment(),

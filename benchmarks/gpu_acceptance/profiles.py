@@ -26,7 +26,7 @@ GPU = Profile(
     train_tool_config='upernet_a2mamba_t_ade20k.py')
 CPU = Profile(
     name='cpu-small', arch='test', image=64, batch=1, long_scan=2 * 1024 + 77,
-    coco=(20, 34), agree_image=64, train_image=64, train_batch=2,
+    coco=(20, 34), agree_image=64, train_image=32, train_batch=2,
     train_steps=6, timing_shapes=((64, 1), (32, 2)), reps=2,
     train_tool_config='quickstart/upernet_a2mamba_test_tinyade.py')
 
