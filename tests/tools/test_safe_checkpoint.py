@@ -12,7 +12,7 @@ import pytest
 import torch
 from toy_training import train
 
-from mmmamba.utils import ResumeError, find_resumable
+from mmmamba.utils import ResumeError, SafeCheckpointHook, find_resumable
 from mmmamba.utils.checkpoint_files import (checkpoint_problem,
                                             checkpoints_newest_first)
 
@@ -108,6 +108,15 @@ def test_sigkill_at_several_moments_of_a_checkpoint_write(tmp_path):
     os.kill(process.pid, signal.SIGKILL)
     process.join()
     finish(tmp_path)
+
+
+def test_the_hook_is_found_by_either_name():
+    """Stock tools name it by its module path (no import needed), ours
+    also by the registered name."""
+    from mmengine.registry import HOOKS
+    assert HOOKS.get('SafeCheckpointHook') is SafeCheckpointHook
+    assert HOOKS.get('mmmamba.utils.SafeCheckpointHook') is \
+        SafeCheckpointHook
 
 
 def save(path, step):
