@@ -142,6 +142,7 @@ fi
 log "from mmmamba import ops with torch alone"
 (cd benchmarks && "$py" -m gpu_acceptance.versions --no-triton) || exit 1
 torch_only=$(cd benchmarks && "$py" -m gpu_acceptance.torch_only) || true
+[ -n "$torch_only" ] || torch_only=$(entry FAIL 0 "gpu_acceptance.torch_only printed nothing")
 install_bundle "$work/site"
 export PYTHONPATH=$work/site
 acceptance cpu "build=$build" "torch_only=$torch_only"
