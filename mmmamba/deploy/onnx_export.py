@@ -18,13 +18,12 @@ holds standard ONNX operators only.
 """
 import contextlib
 import os.path as osp
-import statistics
-import time
 import warnings
 
 import torch
 import torch.nn as nn
 
+from ..devtools import median_seconds
 from .adaptive_pool import adaptive_pool_decomposition
 
 DEFAULT_OPSET = 17  # LayerNormalization is a single operator from 17 on
@@ -156,16 +155,6 @@ def check_operators(path):
             f'use standard ONNX operators only.')
 
 
-def _median_seconds(run, repeats):
-    run()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def relative_error(actual, expected):
     """``max |actual - expected| / max |expected|`` (numpy arrays)."""
     scale = float(abs(expected).max())
@@ -203,9 +192,9 @@ def verify_onnx(path, module, output_names, shape, repeats=3, seed=0,
             f'{osp.basename(path)}: onnxruntime and PyTorch differ on output '
             f'{worst!r} by a relative error of {errors[worst]:.3g} (> '
             f'{tolerance:g}); the export is not faithful, do not deploy it.')
-    result['ort_seconds'] = _median_seconds(
+    result['ort_seconds'] = median_seconds(
         lambda: session.run(None, feeds), repeats)
     with torch.no_grad():
-        result['torch_seconds'] = _median_seconds(lambda: module(image),
+        result['torch_seconds'] = median_seconds(lambda: module(image),
                                                   repeats)
     return result
