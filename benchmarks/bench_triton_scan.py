@@ -4,7 +4,7 @@ Median times of the ``triton`` backend's forward and forward + backward at
 batch 2, D = 48, N = 1 and L = 128² (a 512×512 input) and 200·336
 (800×1344), the forward's bandwidth by the bytes it must move (u, delta
 and B read twice, h written once: see
-``mmmamba/ops/kernels/triton/selective_scan.py``), and the largest
+``mmmamba/ops/selective_scan/triton.py``), and the largest
 difference of the states from the reference (fp32) as a sanity check.
 
     .venv/bin/python benchmarks/bench_triton_scan.py [--reps 20]
