@@ -25,7 +25,8 @@ from mmengine.hooks import CheckpointHook
 from mmengine.logging import print_log
 from mmengine.registry import HOOKS
 
-from .checkpoint_files import remove_partial_writes, write_atomically
+from .checkpoint_files import (checkpoints_newest_first,
+                               remove_partial_writes, write_atomically)
 
 __all__ = ['SafeCheckpointHook']
 
@@ -108,3 +109,17 @@ class SafeCheckpointHook(CheckpointHook):
             del runner.save_checkpoint
             self.file_backend = backend
         deferred.apply(keep=written)
+        if written and self.max_keep_ckpts > 0:
+            self._remove_beyond_max_keep(written)
+
+    def _remove_beyond_max_keep(self, written):
+        """Remove the complete checkpoints of this kind beyond the newest
+        ``max_keep_ckpts``, earlier runs' included: a kill between a write
+        and the removal it allows leaves one older file, which goes here at
+        the next save instead of staying for good."""
+        prefix = 'epoch_' if self.by_epoch else 'iter_'
+        ours = [path for path in checkpoints_newest_first(self.out_dir)
+                if osp.basename(path).startswith(prefix)]
+        for path in ours[self.max_keep_ckpts:]:
+            if path not in written:
+                self.file_backend.remove(path)
