@@ -158,12 +158,8 @@ def test_cuda_bindings_compile_against_the_torch_headers(tmp_path):
 
 def _setup_module():
     """setup.py's helpers (it runs setup() only as __main__)."""
-    import importlib.util
-    spec = importlib.util.spec_from_file_location('mmmamba_setup',
-                                                  ROOT / 'setup.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from mmmamba.devtools import load_script
+    return load_script(str(ROOT / 'setup.py'), 'mmmamba_setup')
 
 
 def test_arch_list_gencode_flags():
