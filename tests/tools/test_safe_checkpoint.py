@@ -26,7 +26,7 @@ def start(work, max_iters, **kwargs):
     return process
 
 
-def wait_for(condition, process, timeout=60):
+def wait_for(condition, process, timeout=300):
     deadline = time.monotonic() + timeout
     while not condition():
         assert process.is_alive(), 'the run ended before the kill'
