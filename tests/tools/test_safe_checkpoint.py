@@ -1,8 +1,10 @@
 """SafeCheckpointHook and resume: no checkpoint is lost to a kill during a
 write, and resume passes over damaged files to the newest complete one.
 
-The runs are forked from this process (mmengine already imported), so a run
-starts in a fraction of a second."""
+The runs are forked from a fork server that has imported the toy run
+(mmengine included), so a run starts in a fraction of a second; not from
+this process, whose OpenMP threads (earlier tests ran kernels) would
+deadlock a forked child."""
 import multiprocessing
 import os
 import signal
@@ -16,7 +18,8 @@ from mmmamba.utils import ResumeError, SafeCheckpointHook, find_resumable
 from mmmamba.utils.checkpoint_files import (checkpoint_problem,
                                             checkpoints_newest_first)
 
-FORK = multiprocessing.get_context('fork')
+FORK = multiprocessing.get_context('forkserver')
+FORK.set_forkserver_preload(['toy_training'])
 
 
 def start(work, max_iters, **kwargs):
