@@ -50,13 +50,13 @@ def column_one_hot(n, kernel, dilation, dtype, device):
 def na2d_qk_onnx(query, key, kernel, dil, rpb=None):
     """``na2d_qk_reference`` (same arguments, already checked: ``kernel``,
     ``dil`` are pairs) by a row gather and two matmuls."""
-    batch, heads, height, width, dim = query.shape
+    heads, height, width, dim = query.shape[1:]  # the batch stays dynamic
     ctype = compute_dtype(query)
     nh, bh = axis_tables(height, kernel[0], dil[0], query.device)  # H, Kh
     _, bw = axis_tables(width, kernel[1], dil[1], query.device)  # W, Kw
     picks = column_one_hot(width, kernel[1], dil[1], ctype, query.device)
     k_rows = neighbour_rows(key.to(ctype).transpose(-1, -2), nh)  # B,h,H,Kh,d,W
-    k_rows = k_rows.transpose(3, 4).reshape(batch, heads, height, dim,
+    k_rows = k_rows.transpose(3, 4).reshape(-1, heads, height, dim,
                                             kernel[0] * width)
     scores = query.to(ctype) @ k_rows  # B, h, H, W, Kh*W (every row pair)
     scores = scores.unflatten(-1, (kernel[0], width))  # B, h, H, W, Kh, W
@@ -72,12 +72,12 @@ def na2d_qk_onnx(query, key, kernel, dil, rpb=None):
 def na2d_av_onnx(attn, value, kernel, dil):
     """``na2d_av_reference`` (same arguments, already checked) by a row
     gather and two matmuls."""
-    batch, heads, height, width, dim = value.shape
+    heads, height, width, dim = value.shape[1:]  # the batch stays dynamic
     ctype = compute_dtype(value)
     nh, _ = axis_tables(height, kernel[0], dil[0], value.device)  # H, Kh
     spread = column_one_hot(width, kernel[1], dil[1], ctype, value.device)
     weights = attn.to(ctype).unflatten(-1, kernel)  # B, h, H, W, Kh, Kw
     band = (weights @ spread).flatten(-2)  # B, h, H, W, Kh*W
     v_rows = neighbour_rows(value.to(ctype), nh).reshape(
-        batch, heads, height, kernel[0] * width, dim)  # B, h, H, Kh*W, d
+        -1, heads, height, kernel[0] * width, dim)  # B, h, H, Kh*W, d
     return (band @ v_rows).to(value.dtype)  # B, h, H, W, d

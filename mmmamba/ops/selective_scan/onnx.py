@@ -32,7 +32,7 @@ def linear_scan_onnx(log_a, x, chunk=None):
     """All states of ``h_t = exp(log_a_t)·h_{t-1} + x_t``, h_0 = 0, last dim
     (the contract of :func:`~.reference.linear_scan`)."""
     chunk = _CHUNK if chunk is None else chunk
-    *lead, length = x.shape
+    length = x.shape[-1]
     if length == 0:
         return x
     chunks = (length + chunk - 1) // chunk
@@ -41,8 +41,9 @@ def linear_scan_onnx(log_a, x, chunk=None):
     if pad:  # padded steps: no decay, no input; cropped at the end
         log_a = F.pad(log_a, (0, pad))
         x = F.pad(x, (0, pad))
-    log_a = _steps_first(log_a.reshape(*lead, chunks, steps))  # T, ..., nc
-    x = _steps_first(x.reshape(*lead, chunks, steps))  # T, ..., nc
+    # unflatten / flatten keep the leading (batch) sizes dynamic in the graph
+    log_a = _steps_first(log_a.unflatten(-1, (chunks, steps)))  # T, ..., nc
+    x = _steps_first(x.unflatten(-1, (chunks, steps)))  # T, ..., nc
     states = _scan_steps(log_a.exp(), x)  # T, ..., nc (zero-start per chunk)
     if chunks > 1:
         cum = log_a.cumsum(0)  # T, ..., nc   (c_t)
@@ -50,7 +51,7 @@ def linear_scan_onnx(log_a, x, chunk=None):
         ends = linear_scan_onnx(cum[steps - 1], states[steps - 1], chunk)
         entry = F.pad(ends.narrow(-1, 0, chunks - 1), (1, 0))  # ..., nc
         states = states + cum.exp() * entry  # T, ..., nc
-    states = _steps_last(states).reshape(*lead, chunks * steps)
+    states = _steps_last(states).flatten(-2)  # ..., nc*T
     return states.narrow(-1, 0, length)
 
 
