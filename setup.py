@@ -88,16 +88,32 @@ def gencode_flags(arch_list):
     return flags
 
 
+def csrc_files(pattern):
+    """The csrc/ files matching a glob pattern, sorted, relative to the root."""
+    return sorted(str(p.relative_to(ROOT)) for p in (ROOT / 'csrc').glob(pattern))
+
+
+def cuda_sources():
+    """Every CUDA source: each op folder's cuda.cu and csrc/cuda/runtime.cu."""
+    return csrc_files('**/*.cu')
+
+
+def unique_stem(src):
+    """``<folder>_<name>`` of a csrc/ file: a unique object name (every op
+    folder has a cuda.cu)."""
+    return f'{Path(src).parent.name}_{Path(src).stem}'
+
+
 def compile_cuda_objects(nvcc, arch_list):
-    """nvcc -c every csrc/cuda/*.cu (no torch headers) into build/mmmamba_cuda/:
+    """nvcc -c every CUDA source (no torch headers) into build/mmmamba_cuda/:
     the compile check of the CUDA kernels on a CPU-only torch."""
     out_dir = ROOT / 'build' / 'mmmamba_cuda'
     out_dir.mkdir(parents=True, exist_ok=True)
     objects = []
-    for src in sorted((ROOT / 'csrc' / 'cuda').glob('*.cu')):
-        obj = out_dir / (src.stem + '.o')
+    for src in cuda_sources():
+        obj = out_dir / (unique_stem(src) + '.o')
         subprocess.run([str(nvcc), '-c', '-O3', '-std=c++17', '-Xcompiler', '-fPIC',
-                        *gencode_flags(arch_list), str(src), '-o', str(obj)],
+                        *gencode_flags(arch_list), str(ROOT / src), '-o', str(obj)],
                        check=True)
         objects.append(str(obj))
     return objects
@@ -127,14 +143,16 @@ def check_toolkit_matches_torch(nvcc):
 def main_extension():
     """``mmmamba._C``: the C++ CPU kernels, and the CUDA kernels when wanted.
 
+    Sources: csrc/bindings.cpp and every op folder's cpu*.cpp; with CUDA also
+    the op folders' cuda_wrappers.cpp and every .cu.
+
     With a CUDA build of torch: torch's CUDAExtension (its CUDA runtime, nvcc
     flags, TORCH_CUDA_ARCH_LIST honoured; see cuda_arch_list). With a
     CPU-only torch and MMMAMBA_WITH_CUDA=1: the .cu files are compiled by a
     hand-run nvcc and linked with the toolkit's runtime, which only checks
     that they compile and link (a CPU torch cannot run them).
     """
-    sources = ['csrc/bindings.cpp', 'csrc/cuda_ops.cpp',
-               *sorted(str(p.relative_to(ROOT)) for p in (ROOT / 'csrc' / 'cpu').glob('*.cpp'))]
+    sources = ['csrc/bindings.cpp', *csrc_files('*/cpu*.cpp')]
     from torch.utils.cpp_extension import CppExtension, CUDAExtension
     # -g0 overrides Python's default -g: no debug info, smaller objects, a faster build
     kwargs = dict(extra_compile_args={'cxx': ['-O3', '-g0', '-fopenmp']},
@@ -148,12 +166,12 @@ def main_extension():
     arch_list = cuda_arch_list(nvcc)
     print(f'mmmamba: building the CUDA kernels for TORCH_CUDA_ARCH_LIST={arch_list}')
     kwargs['define_macros'] = [('MMMAMBA_WITH_CUDA', '1')]
-    cu_sources = sorted(str(p.relative_to(ROOT)) for p in (ROOT / 'csrc' / 'cuda').glob('*.cu'))
+    sources += csrc_files('*/cuda_wrappers.cpp')
     if torch.version.cuda is not None:
         check_toolkit_matches_torch(nvcc)
         os.environ['TORCH_CUDA_ARCH_LIST'] = arch_list  # what BuildExtension reads
         kwargs['extra_compile_args']['nvcc'] = ['-O3', '-std=c++17']
-        return CUDAExtension('mmmamba._C', sources + cu_sources, **kwargs)
+        return CUDAExtension('mmmamba._C', sources + cuda_sources(), **kwargs)
     lib_dir = cuda_toolkit_libdir(nvcc)
     return CppExtension('mmmamba._C', sources, extra_objects=compile_cuda_objects(nvcc, arch_list),
                         libraries=['cudart'], library_dirs=[lib_dir],
@@ -162,7 +180,9 @@ def main_extension():
 
 def cuda_host_extension():
     """``mmmamba._C_cuda_host``: the CUDA kernels compiled as C++ over the
-    emulation in csrc/cuda_host/ (the `cuda_host` test backend).
+    emulation in csrc/cuda_host/ (the `cuda_host` test backend), with the
+    cuda_* bindings of csrc/bindings.cpp and the op folders'
+    cuda_wrappers.cpp.
 
     Built when MMMAMBA_BUILD_CUDA_HOST=1 (tools/setup_env.sh sets it). Each
     .cu is compiled through a generated one-line .cpp in build/ that includes
@@ -170,17 +190,17 @@ def cuda_host_extension():
     """
     out_dir = ROOT / 'build' / 'cuda_host_sources'
     out_dir.mkdir(parents=True, exist_ok=True)
-    wrappers = []
-    for src in sorted((ROOT / 'csrc' / 'cuda').glob('*.cu')):
-        wrapper = out_dir / f'{src.stem}.cpp'
-        text = f'#include "{src}"\n'
-        if not wrapper.exists() or wrapper.read_text() != text:
-            wrapper.write_text(text)
-        wrappers.append(str(wrapper.relative_to(ROOT)))
+    includes = []
+    for src in cuda_sources():
+        include = out_dir / f'{unique_stem(src)}.cpp'
+        text = f'#include "{ROOT / src}"\n'
+        if not include.exists() or include.read_text() != text:
+            include.write_text(text)
+        includes.append(str(include.relative_to(ROOT)))
     from torch.utils.cpp_extension import CppExtension
     return CppExtension(
         'mmmamba._C_cuda_host',
-        ['csrc/cuda_host/module.cpp', 'csrc/cuda_ops.cpp', *wrappers],
+        ['csrc/bindings.cpp', *csrc_files('*/cuda_wrappers.cpp'), *includes],
         define_macros=[('MMMAMBA_CUDA_HOST', '1')],
         extra_compile_args=['-O2', '-g0', '-pthread', '-Wno-unknown-pragmas'],
         extra_link_args=['-pthread'])

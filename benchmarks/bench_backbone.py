@@ -36,10 +36,11 @@ import resource
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import torch
+
+from mmmamba.devtools import time_reps
 
 ROOT = Path(__file__).resolve().parents[1]
 A2MAMBA_CONFIG = ROOT / 'configs' / 'a2mamba' / 'upernet_a2mamba_t_ade20k.py'
@@ -100,22 +101,10 @@ def step_fn(model, x, kind):
     return torch.no_grad()(lambda: model(x))
 
 
-def timed(fn):
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
-
-
 def alternate(fns, reps):
     """Median seconds of each callable and of their per-rep ratio (first /
     second), timed in alternation."""
-    for fn in fns:
-        for _ in range(WARMUP):
-            fn()
-    times = [[], []]
-    for _ in range(reps):
-        for i, fn in enumerate(fns):
-            times[i].append(timed(fn))
+    times = time_reps(fns, reps, warmup=WARMUP)
     ratios = [a / b for a, b in zip(*times)]
     return dict(seconds=[statistics.median(t) for t in times],
                 ratio=statistics.median(ratios))
@@ -157,7 +146,7 @@ def measure(job):
         return dict(got, max_rel_diff=max_rel_diff(want, reference()))
     compiled = torch.compile(model, fullgraph=True)  # kind 'compile'
     with torch.no_grad():
-        compile_s = timed(lambda: compiled(x))
+        [[compile_s]] = time_reps([lambda: compiled(x)], 1, warmup=0)
         out = compiled(x)
     got = alternate([torch.no_grad()(lambda: compiled(x)), eager],
                     job['reps'])

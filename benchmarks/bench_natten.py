@@ -38,7 +38,6 @@ CPU-only torch). Neither touches the kernels.
 """
 import argparse
 import statistics
-import time
 import typing
 
 import torch
@@ -55,6 +54,7 @@ try:
 finally:
     torch.cuda.get_device_capability = _get_cc
 
+from mmmamba.devtools import time_reps  # noqa: E402
 from mmmamba.ops import na2d_av as mm_av  # noqa: E402
 from mmmamba.ops import na2d_qk as mm_qk  # noqa: E402
 from mmmamba.ops import use_backend  # noqa: E402
@@ -90,15 +90,7 @@ def check(label, nat_fn, mm_fn, inputs, out_shape, gen):
 
 def timed(fns, reps):
     """Median time of each fn, run in alternation after one warm-up each."""
-    for fn in fns:
-        fn()
-    times = [[] for _ in fns]
-    for _ in range(reps):
-        for fn, ts in zip(fns, times):
-            start = time.perf_counter()
-            fn()
-            ts.append(time.perf_counter() - start)
-    return [statistics.median(ts) for ts in times]
+    return [statistics.median(ts) for ts in time_reps(fns, reps)]
 
 
 def main():

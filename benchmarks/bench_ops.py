@@ -11,12 +11,11 @@ B=2, D=96, L=4096.
     .venv/bin/python benchmarks/bench_ops.py [--reps 5] [--batch 1]
 """
 import argparse
-import statistics
-import time
 
 import torch
 import torch.nn.functional as F
 
+from mmmamba.devtools import median_seconds as timeit
 from mmmamba.ops import (a2ssm_aggregate, explain_backend, na2d_av,
                          na2d_qk, selective_scan_states, use_backend)
 
@@ -24,16 +23,6 @@ from mmmamba.ops import (a2ssm_aggregate, explain_backend, na2d_av,
 # G/2 heads each, dilation min(H // K, K).
 STAGES = [('stage1', 128, 48, 2, 11), ('stage2', 64, 96, 4, 9),
           ('stage3', 32, 256, 8, 7), ('stage4', 16, 448, 16, 7)]
-
-
-def timeit(fn, reps):
-    fn()  # warm-up (tables, allocator)
-    times = []
-    for _ in range(reps):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def compare(label, make_fn, reps):

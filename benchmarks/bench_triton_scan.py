@@ -4,7 +4,7 @@ Median times of the ``triton`` backend's forward and forward + backward at
 batch 2, D = 48, N = 1 and L = 128² (a 512×512 input) and 200·336
 (800×1344), the forward's bandwidth by the bytes it must move (u, delta
 and B read twice, h written once: see
-``mmmamba/ops/kernels/triton/selective_scan.py``), and the largest
+``mmmamba/ops/selective_scan/triton.py``), and the largest
 difference of the states from the reference (fp32) as a sanity check.
 
     .venv/bin/python benchmarks/bench_triton_scan.py [--reps 20]
@@ -16,32 +16,13 @@ on CPU tensors, which only suits tiny lengths (a smoke run):
         --lengths 300 --reps 1
 """
 import argparse
-import statistics
-import time
 
 import torch
 
+from mmmamba.devtools import median_seconds
 from mmmamba.ops import selective_scan_states, use_backend
 
 LENGTHS = (128 * 128, 200 * 336)  # stage 1 of 512×512 and of 800×1344
-
-
-def _sync(device):
-    if device.type == 'cuda':
-        torch.cuda.synchronize(device)
-
-
-def timeit(fn, reps, device):
-    """Median wall time of ``fn`` (after one warm-up call)."""
-    fn()
-    times = []
-    for _ in range(reps):
-        _sync(device)
-        start = time.perf_counter()
-        fn()
-        _sync(device)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def inputs(batch, channels, length, device, dtype):
@@ -83,8 +64,9 @@ def main():
             h = forward()
             torch.autograd.grad(h.sum(), leaves)
 
-        fwd = timeit(lambda: forward().detach(), args.reps, device)
-        both = timeit(forward_backward, args.reps, device)
+        fwd = median_seconds(lambda: forward().detach(), args.reps,
+                             device=device)
+        both = median_seconds(forward_backward, args.reps, device=device)
         h = forward().detach()
         moved = 2 * (u.nbytes + delta.nbytes + B.nbytes) + h.nbytes
         with use_backend('reference'):

@@ -1,45 +1,29 @@
-// Python bindings of the mmmamba._C extension (CPU kernels; CUDA launchers
-// when built with MMMAMBA_WITH_CUDA, see csrc/cuda/).
+// Every Python binding of the two extension modules, compiled into each:
+// - mmmamba._C: the CPU kernels (csrc/<op>/cpu.cpp) and has_cuda; with
+//   MMMAMBA_WITH_CUDA also the cuda_* wrappers of the CUDA launchers
+//   (csrc/<op>/cuda_wrappers.cpp over the nvcc build of csrc/**/*.cu);
+// - mmmamba._C_cuda_host (MMMAMBA_CUDA_HOST): the cuda_* wrappers only,
+//   over the same kernels compiled by the host compiler with the CUDA
+//   emulation (csrc/cuda_host/): the `cuda_host` test backend, a separate
+//   module so that mmmamba._C stays lean.
+// The only translation unit with the pybind11 / torch extension headers.
 #include <torch/extension.h>
 
-#include <vector>
+#include "a2ssm_aggregate/ops.h"
+#include "neighborhood/ops.h"
+#include "selective_scan/ops.h"
 
-at::Tensor na2d_qk_forward(const at::Tensor& q, const at::Tensor& k,
-                           const c10::optional<at::Tensor>& rpb, int64_t Kh,
-                           int64_t Kw, int64_t dh, int64_t dw);
-std::vector<at::Tensor> na2d_qk_backward(const at::Tensor& grad,
-                                         const at::Tensor& q,
-                                         const at::Tensor& k, bool with_rpb,
-                                         int64_t Kh, int64_t Kw, int64_t dh,
-                                         int64_t dw);
-at::Tensor na2d_av_forward(const at::Tensor& attn, const at::Tensor& v,
-                           int64_t Kh, int64_t Kw, int64_t dh, int64_t dw);
-std::vector<at::Tensor> na2d_av_backward(const at::Tensor& grad,
-                                         const at::Tensor& attn,
-                                         const at::Tensor& v, int64_t Kh,
-                                         int64_t Kw, int64_t dh, int64_t dw);
-at::Tensor selective_scan_states_forward(const at::Tensor& u,
-                                         const at::Tensor& dt,
-                                         const at::Tensor& A,
-                                         const at::Tensor& B);
-std::vector<at::Tensor> selective_scan_states_backward(
-    const at::Tensor& grad, const at::Tensor& h, const at::Tensor& u,
-    const at::Tensor& dt, const at::Tensor& A, const at::Tensor& B);
-at::Tensor a2ssm_aggregate_forward(const at::Tensor& attn_local,
-                                   const at::Tensor& attn_dilated,
-                                   const at::Tensor& states, int64_t K,
-                                   int64_t dh, int64_t dw);
-std::vector<at::Tensor> a2ssm_aggregate_backward(
-    const at::Tensor& grad, const at::Tensor& attn_local,
-    const at::Tensor& attn_dilated, const at::Tensor& states, int64_t K,
-    int64_t dh, int64_t dw);
-
-#ifdef MMMAMBA_WITH_CUDA
-// csrc/cuda_ops.cpp: tensor wrappers of the CUDA launchers (cuda_* names).
-void add_cuda_ops(pybind11::module_& m);
+#if defined(MMMAMBA_WITH_CUDA) || defined(MMMAMBA_CUDA_HOST)
+#include "cuda/launchers.h"
+#include "selective_scan/cuda_launchers.h"
 #endif
 
-static bool has_cuda() {
+namespace {
+
+using pybind11::arg;
+
+#ifndef MMMAMBA_CUDA_HOST
+bool has_cuda() {
 #ifdef MMMAMBA_WITH_CUDA
   return true;
 #else
@@ -47,19 +31,72 @@ static bool has_cuda() {
 #endif
 }
 
-PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
-  m.doc() = "mmmamba compiled operators (CPU kernels)";
-  m.def("na2d_qk_forward", &na2d_qk_forward);
-  m.def("na2d_qk_backward", &na2d_qk_backward);
-  m.def("na2d_av_forward", &na2d_av_forward);
-  m.def("na2d_av_backward", &na2d_av_backward);
-  m.def("selective_scan_states_forward", &selective_scan_states_forward);
-  m.def("selective_scan_states_backward", &selective_scan_states_backward);
-  m.def("a2ssm_aggregate_forward", &a2ssm_aggregate_forward);
-  m.def("a2ssm_aggregate_backward", &a2ssm_aggregate_backward);
+void add_cpu_ops(pybind11::module_& m) {
+  namespace cpu = mmmamba::cpu;
+  m.def("na2d_qk_forward", &cpu::na2d_qk_forward);
+  m.def("na2d_qk_backward", &cpu::na2d_qk_backward);
+  m.def("na2d_av_forward", &cpu::na2d_av_forward);
+  m.def("na2d_av_backward", &cpu::na2d_av_backward);
+  m.def("selective_scan_forward", &cpu::selective_scan_forward, arg("u"),
+        arg("delta"), arg("A"), arg("B"), arg("delta_bias"), arg("softplus"));
+  m.def("selective_scan_backward", &cpu::selective_scan_backward, arg("grad"),
+        arg("h"), arg("u"), arg("delta"), arg("A"), arg("B"),
+        arg("delta_bias"), arg("softplus"));
+  m.def("a2ssm_aggregate_forward", &cpu::a2ssm_aggregate_forward);
+  m.def("a2ssm_aggregate_backward", &cpu::a2ssm_aggregate_backward);
   m.def("has_cuda", &has_cuda,
         "True when the CUDA launchers were compiled and linked in");
-#ifdef MMMAMBA_WITH_CUDA
+}
+#endif  // !MMMAMBA_CUDA_HOST
+
+#if defined(MMMAMBA_WITH_CUDA) || defined(MMMAMBA_CUDA_HOST)
+void add_cuda_ops(pybind11::module_& m) {
+  namespace cuda = mmmamba::cuda;
+  m.def("cuda_kernel_image_status", &mm_cuda_kernel_image_status,
+        "0 if the kernels have an image for the current device, else the "
+        "cudaError of the query");
+  m.def("cuda_error_string", &mm_cuda_error_string, arg("code"));
+  m.def("cuda_selective_scan_chunks", &mm_selective_scan_chunks,
+        arg("length"), "chunks the CUDA scan cuts a sequence into");
+  m.def("cuda_na2d_qk_forward", &cuda::na2d_qk_forward, arg("query"),
+        arg("key"), arg("rpb"), arg("kernel_h"), arg("kernel_w"),
+        arg("dilation_h"), arg("dilation_w"), arg("stream"));
+  m.def("cuda_na2d_qk_backward", &cuda::na2d_qk_backward, arg("grad"),
+        arg("query"), arg("key"), arg("with_rpb"), arg("kernel_h"),
+        arg("kernel_w"), arg("dilation_h"), arg("dilation_w"), arg("stream"));
+  m.def("cuda_na2d_av_forward", &cuda::na2d_av_forward, arg("attn"),
+        arg("value"), arg("kernel_h"), arg("kernel_w"), arg("dilation_h"),
+        arg("dilation_w"), arg("stream"));
+  m.def("cuda_na2d_av_backward", &cuda::na2d_av_backward, arg("grad"),
+        arg("attn"), arg("value"), arg("kernel_h"), arg("kernel_w"),
+        arg("dilation_h"), arg("dilation_w"), arg("stream"));
+  m.def("cuda_selective_scan_forward", &cuda::selective_scan_forward,
+        arg("u"), arg("delta"), arg("A"), arg("B"), arg("delta_bias"),
+        arg("softplus"), arg("stream"));
+  m.def("cuda_selective_scan_backward", &cuda::selective_scan_backward,
+        arg("grad"), arg("h"), arg("u"), arg("delta"), arg("A"), arg("B"),
+        arg("delta_bias"), arg("softplus"), arg("stream"));
+  m.def("cuda_a2ssm_aggregate_forward", &cuda::a2ssm_aggregate_forward,
+        arg("attn_local"), arg("attn_dilated"), arg("states"),
+        arg("kernel_size"), arg("dilation_h"), arg("dilation_w"),
+        arg("stream"));
+  m.def("cuda_a2ssm_aggregate_backward", &cuda::a2ssm_aggregate_backward,
+        arg("grad"), arg("attn_local"), arg("attn_dilated"), arg("states"),
+        arg("kernel_size"), arg("dilation_h"), arg("dilation_w"),
+        arg("stream"));
+}
+#endif  // MMMAMBA_WITH_CUDA || MMMAMBA_CUDA_HOST
+
+}  // namespace
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+#ifdef MMMAMBA_CUDA_HOST
+  m.doc() = "mmmamba CUDA kernels run on the host (test backend cuda_host)";
+#else
+  m.doc() = "mmmamba compiled operators (CPU kernels)";
+  add_cpu_ops(m);
+#endif
+#if defined(MMMAMBA_WITH_CUDA) || defined(MMMAMBA_CUDA_HOST)
   add_cuda_ops(m);
 #endif
 }

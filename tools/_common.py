@@ -2,6 +2,7 @@
 import os
 import os.path as osp
 import re
+import sys
 import warnings
 
 FRAMEWORKS = ('mmdet', 'mmseg')
@@ -35,8 +36,16 @@ def drop_third_party_deprecations(record):
 
 quiet_third_party_warnings()
 
+from _checks import (check_config_path, follow_training_length,  # noqa
+                     loop_length, warn_unknown_options)
+from _errors import DEBUG_HELP  # noqa: E402
 from mmengine.config import DictAction  # noqa: E402  (after the filter)
 from mmengine.logging import print_log  # noqa: E402
+
+
+def warn(message):
+    """One warning line on stderr, prefixed with the tool's name."""
+    print(f'{osp.basename(sys.argv[0])}: warning: {message}', file=sys.stderr)
 
 
 def add_launch_args(parser):
@@ -50,6 +59,7 @@ def add_launch_args(parser):
         default='none', help='job launcher')
     # torch.distributed.launch passes --local-rank, older ones --local_rank
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    parser.epilog = DEBUG_HELP
 
 
 def parse_launch_args(parser, argv=None):
@@ -57,14 +67,30 @@ def parse_launch_args(parser, argv=None):
     args = parser.parse_args(argv)
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
+    if args.launcher != 'none':
+        from _launcher import die_with_launcher
+        die_with_launcher()
     return args
+
+
+def resolve_work_dir(cfg, work_dir, config):
+    """``cfg.work_dir``: ``--work-dir``, else the config's, else
+    ``./work_dirs/<config file name>``."""
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(config))[0])
 
 
 def load_config(path, cfg_options=None, launcher='none'):
     """Import mmmamba (models, ``mmmamba::`` prefix), then parse ``path``.
 
-    ``path`` may also be ``mmmamba::a2mamba/<config>.py``.
+    ``path`` may also be ``mmmamba::a2mamba/<config>.py``. Warns about
+    ``cfg_options`` keys that match nothing in the config; schedulers that
+    end with training keep doing so when ``cfg_options`` change its length.
     """
+    check_config_path(path)
     import mmmamba  # noqa: F401  (registers A2Mamba / MASSFPN)
     from mmengine.config import Config
 
@@ -74,7 +100,11 @@ def load_config(path, cfg_options=None, launcher='none'):
         path = resolve_config(path)
     cfg = Config.fromfile(path)
     if cfg_options is not None:
+        warn_unknown_options(cfg._cfg_dict, cfg_options, warn)
+        length = loop_length(cfg)
         cfg.merge_from_dict(cfg_options)
+        follow_training_length(cfg, length, cfg_options,
+                               lambda line: print_log(line, logger='current'))
     cfg.launcher = launcher
     return cfg
 

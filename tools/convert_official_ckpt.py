@@ -14,10 +14,12 @@ import sys
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 import _common  # noqa: E402,F401  (quiets third-party deprecation warnings)
 import torch  # noqa: E402
+from _errors import run_tool  # noqa: E402
 
 from mmmamba.models.utils import convert_official_a2mamba  # noqa: E402
 from mmmamba.models.utils.checkpoint import (  # noqa: E402
     extract_state_dict, load_checkpoint_file)
+from mmmamba.utils import write_atomically  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -54,12 +56,14 @@ def main(argv=None):
         message = err.args[0] if isinstance(err, KeyError) else err
         raise SystemExit(f'convert_official_ckpt.py: error: {message}') \
             from err
-    torch.save({'state_dict': converted,
-                'meta': {'converted_from': args.src}}, args.dst)
+    checkpoint = {'state_dict': converted,
+                  'meta': {'converted_from': args.src}}
+    # complete or absent, never a part of a file under the name
+    write_atomically(args.dst, lambda tmp: torch.save(checkpoint, tmp))
     print(f'wrote {len(converted)} tensors to {args.dst} '
           f'({dropped} released entries dropped: classifier head and tied '
           f'bias copies)')
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(run_tool(main))

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build the CUDA kernels of csrc/cuda/ for the host emulation with
+# Build the CUDA kernels (csrc/**/*.cu) for the host emulation with
 # ThreadSanitizer and run every launcher on small problems
 # (csrc/cuda_host/tsan_driver.cpp). Exits non-zero on a data race.
 #
@@ -14,12 +14,13 @@ flags=(-std=c++17 -O1 -g -fsanitize=thread -pthread -DMMMAMBA_CUDA_HOST
        -Wno-unknown-pragmas)
 objects=() pids=()
 # rebuild unless the driver is newer than every kernel source and header
-if [ -x "$out/tsan_driver" ] && [ -z "$(find "$repo/csrc/cuda" "$repo/csrc/cuda_host" \
-        "$repo/csrc/mmmamba_math.h" -newer "$out/tsan_driver" | head -1)" ]; then
+if [ -x "$out/tsan_driver" ] &&
+        [ -z "$(find "$repo/csrc" -newer "$out/tsan_driver" | head -1)" ]; then
     exec env TSAN_OPTIONS="halt_on_error=1 ${TSAN_OPTIONS:-}" "$out/tsan_driver" "$@"
 fi
-for src in "$repo"/csrc/cuda/*.cu "$repo"/csrc/cuda_host/tsan_driver.cpp; do
-    obj=$out/$(basename "${src%.*}").o
+for src in "$repo"/csrc/*/*.cu "$repo"/csrc/cuda_host/tsan_driver.cpp; do
+    # <op folder>_<file>.o: every op has a cuda.cu
+    obj=$out/$(basename "$(dirname "$src")")_$(basename "${src%.*}").o
     g++ "${flags[@]}" -x c++ -c "$src" -o "$obj" &
     objects+=("$obj") pids+=($!)
 done

@@ -21,10 +21,13 @@ import sys
 
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+from _checks import (TEST_SPLITS, check_checkpoint_path,  # noqa: E402
+                     check_datasets)
 from _common import (add_allow_partial_arg, add_launch_args,  # noqa: E402
                      build_runner, check_checkpoint_fits, load_config,
                      parse_launch_args, read_model_checkpoint,
-                     setup_framework)
+                     resolve_work_dir, setup_framework)
+from _errors import ToolError, run_tool  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -46,7 +49,8 @@ def parse_args(argv=None):
 def enable_visualization(cfg, framework, show_dir):
     hook = cfg.default_hooks.get('visualization')
     if hook is None:
-        raise RuntimeError('--show-dir needs default_hooks.visualization')
+        raise ToolError('--show-dir needs default_hooks.visualization in '
+                        'the config')
     hook['draw'] = True
     if framework == 'mmdet':
         hook['test_out_dir'] = osp.abspath(show_dir)
@@ -57,14 +61,14 @@ def enable_visualization(cfg, framework, show_dir):
 
 def main(argv=None):
     args = parse_args(argv)
+    check_checkpoint_path(args.checkpoint)
     cfg = load_config(args.config, args.cfg_options, args.launcher)
     framework = setup_framework(cfg)
-
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+    if args.out and framework == 'mmdet' and \
+            not args.out.endswith(('.pkl', '.pickle')):
+        raise ToolError('--out must be a .pkl file for mmdet configs')
+    check_datasets(cfg, TEST_SPLITS)
+    resolve_work_dir(cfg, args.work_dir, args.config)
     from mmmamba.models.utils.checkpoint import fetch_checkpoint, is_url
     checkpoint = (fetch_checkpoint(args.checkpoint) if is_url(args.checkpoint)
                   else args.checkpoint)
@@ -87,12 +91,10 @@ def main(argv=None):
     del state_dict
     if args.out and framework == 'mmdet':
         from mmdet.evaluation import DumpDetResults
-        if not args.out.endswith(('.pkl', '.pickle')):
-            raise ValueError('--out must be a .pkl file for mmdet configs')
         runner.test_evaluator.metrics.append(
             DumpDetResults(out_file_path=args.out))
     return runner.test()
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(run_tool(main))

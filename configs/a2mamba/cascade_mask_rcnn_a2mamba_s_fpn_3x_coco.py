@@ -2,9 +2,5 @@
 # crop training: the A2Mamba-T recipe with the small backbone (batch 16).
 _base_ = ['./cascade_mask_rcnn_a2mamba_t_fpn_3x_coco.py']
 model = dict(
-    backbone=dict(
-        arch='small',
-        drop_path_rate=0.3,
-        init_cfg=dict(
-            checkpoint=_base_.a2mamba_checkpoint_dir + '/a2mamba_small.pth')),
-    neck=dict(in_channels=[64, 128, 320, 512]))
+    backbone=_base_.a2mamba_backbones['small'],
+    neck=dict(in_channels=_base_.a2mamba_channels['small']))

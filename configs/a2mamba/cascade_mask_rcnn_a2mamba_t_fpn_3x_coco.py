@@ -4,26 +4,13 @@
 # are 4conv1fc heads with SyncBN and GIoU loss.
 _base_ = [
     'mmdet::_base_/models/cascade-mask-rcnn_r50_fpn.py',
-    'mmdet::_base_/datasets/coco_instance.py',
-    'mmdet::_base_/schedules/schedule_1x.py',
-    'mmdet::_base_/default_runtime.py',
-    './_base_/a2mamba_pretrained.py',
-    './_base_/a2mamba_paramwise.py',
-    './_base_/coco_ms_crop_3x.py',
+    './_base_/a2mamba_backbones.py',
+    './_base_/coco_adamw_ms_crop_3x.py',
 ]
 head_norm_cfg = dict(type='SyncBN', requires_grad=True)
 model = dict(
-    backbone=dict(
-        _delete_=True,
-        type='A2Mamba',
-        arch='tiny',
-        out_indices=(0, 1, 2, 3),
-        drop_path_rate=0.2,
-        norm_cfg=dict(type='SyncBN', requires_grad=True),
-        init_cfg=dict(
-            type='Pretrained',
-            checkpoint=_base_.a2mamba_checkpoint_dir + '/a2mamba_tiny.pth')),
-    neck=dict(in_channels=[48, 96, 256, 448]),
+    backbone=dict(_delete_=True, **_base_.a2mamba_backbones['tiny']),
+    neck=dict(in_channels=_base_.a2mamba_channels['tiny']),
     roi_head=dict(bbox_head=[
         dict(
             type='ConvFCBBoxHead',
@@ -47,25 +34,3 @@ model = dict(
         for stds in ([0.1, 0.1, 0.2, 0.2], [0.05, 0.05, 0.1, 0.1],
                      [0.033, 0.033, 0.067, 0.067])
     ]))
-
-train_dataloader = dict(dataset=dict(pipeline=_base_.ms_crop_train_pipeline))
-max_epochs = 36
-train_cfg = dict(max_epochs=max_epochs)
-param_scheduler = [
-    dict(
-        type='LinearLR', start_factor=0.001, by_epoch=False, begin=0,
-        end=1000),
-    dict(
-        type='MultiStepLR',
-        begin=0,
-        end=max_epochs,
-        by_epoch=True,
-        milestones=[27, 33],
-        gamma=0.1)
-]
-optim_wrapper = dict(
-    _delete_=True,
-    type='OptimWrapper',
-    optimizer=dict(
-        type='AdamW', lr=1e-4, betas=(0.9, 0.999), weight_decay=0.05),
-    paramwise_cfg=_base_.a2mamba_paramwise_cfg)

@@ -2,10 +2,6 @@
 # backbone (160k iterations, batch 16 = 8 GPUs x 2, 512x512 crops).
 _base_ = ['./upernet_a2mamba_t_ade20k.py']
 model = dict(
-    backbone=dict(
-        arch='large',
-        drop_path_rate=0.5,
-        init_cfg=dict(
-            checkpoint=_base_.a2mamba_checkpoint_dir + '/a2mamba_large.pth')),
-    decode_head=dict(in_channels=[96, 192, 448, 672]),
-    auxiliary_head=dict(in_channels=448))
+    backbone=_base_.a2mamba_backbones['large'],
+    decode_head=dict(in_channels=_base_.a2mamba_channels['large']),
+    auxiliary_head=dict(in_channels=_base_.a2mamba_channels['large'][2]))

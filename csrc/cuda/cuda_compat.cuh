@@ -1,4 +1,5 @@
-// What the kernels of csrc/cuda/ see of CUDA, for both of their compilers:
+// What the CUDA kernels (csrc/**/*.cu) see of CUDA, for both of their
+// compilers:
 // nvcc (the GPU build) gets the CUDA runtime and 16-bit float headers;
 // the host compiler with MMMAMBA_CUDA_HOST (the `cuda_host` backend, see
 // csrc/cuda_host/cuda_emulation.h) gets the emulation of the same names.

@@ -1,8 +1,8 @@
-// Runtime queries of the CUDA build, for the bindings (csrc/cuda_ops.cpp),
+// Runtime queries of the CUDA build, for the bindings (csrc/bindings.cpp),
 // which see no CUDA headers: error names and whether this build holds a
 // kernel image the current GPU can run.
 #include "dtype.cuh"
-#include "mmmamba_cuda.h"
+#include "launchers.h"
 
 namespace {
 // Built with the same -gencode flags as every kernel: if it has no image

@@ -1,4 +1,4 @@
-// A small CUDA emulation for running the kernel bodies of csrc/cuda/*.cu on
+// A small CUDA emulation for running the kernel bodies of csrc/**/*.cu on
 // the host (the `cuda_host` backend, mmmamba._C_cuda_host).
 //
 // The .cu files are compiled as C++ with MMMAMBA_CUDA_HOST defined; their

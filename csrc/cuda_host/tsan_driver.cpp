@@ -1,5 +1,5 @@
 // ThreadSanitizer check of the CUDA kernels under the host emulation: calls
-// every launcher of csrc/cuda/mmmamba_cuda.h on small fp32 problems (the
+// every launcher (csrc/<op>/cuda_launchers.h) on small fp32 problems (the
 // scan over several chunks) with the kernels built with -fsanitize=thread,
 // so a missing __syncthreads or a shared-memory race is reported. With
 // --racy it runs only a kernel that omits a barrier on purpose, to show
@@ -8,8 +8,10 @@
 #include <cstring>
 #include <vector>
 
+#include "../a2ssm_aggregate/cuda_launchers.h"
 #include "../cuda/cuda_compat.cuh"
-#include "../cuda/mmmamba_cuda.h"
+#include "../neighborhood/cuda_launchers.h"
+#include "../selective_scan/cuda_launchers.h"
 
 namespace {
 

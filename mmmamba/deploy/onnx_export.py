@@ -29,6 +29,7 @@ import warnings
 import torch
 import torch.nn as nn
 
+from ..devtools import time_reps
 from .adaptive_pool import adaptive_pool_decomposition
 
 DEFAULT_OPSET = 17  # LayerNormalization is a single operator from 17 on
@@ -180,21 +181,6 @@ def check_operators(path):
             f'use standard ONNX operators only.')
 
 
-def _interleaved_seconds(runs, repeats):
-    """Seconds of ``repeats`` calls of each of ``runs``, after one warm-up
-    each, taken in turn (so that both see the same machine load): one
-    list per run."""
-    for run in runs:
-        run()  # warm-up
-    times = [[] for _ in runs]
-    for _ in range(repeats):
-        for run, spent in zip(runs, times):
-            start = time.perf_counter()
-            run()
-            spent.append(time.perf_counter() - start)
-    return times
-
-
 def relative_error(actual, expected):
     """``max |actual - expected| / max |expected|`` (numpy arrays)."""
     scale = float(abs(expected).max())
@@ -243,7 +229,7 @@ def verify_onnx(path, module, output_names, shape, repeats=3, seed=0,
             f'{worst!r} by a relative error of {errors[worst]:.3g} (> '
             f'{tolerance:g}); the export is not faithful, do not deploy it.')
     with torch.no_grad():
-        ort_times, torch_times = _interleaved_seconds(
+        ort_times, torch_times = time_reps(
             [lambda: session.run(None, feeds), lambda: module(image)],
             repeats)
     result.update(ort_seconds=statistics.median(ort_times),

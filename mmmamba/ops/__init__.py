@@ -23,12 +23,20 @@ Kernel backends are ``torch.library`` custom ops (``torch.ops.mmmamba``):
 ``torch.compile(fullgraph=True)`` traces them. Nothing here imports
 mmengine, mmcv, mmdet, mmseg or Triton.
 """
-from .a2ssm_aggregate import a2ssm_aggregate, a2ssm_aggregate_reference
-from .dispatch import BackendUnavailableError, explain_backend, use_backend
-from .neighborhood import (na2d_av, na2d_av_reference, na2d_qk,
-                           na2d_qk_reference)
-from .selective_scan import (selective_scan_states,
-                             selective_scan_states_reference)
+import torch
+
+from .versions import MIN_TORCH, require
+
+require('torch', torch.__version__, MIN_TORCH, 'the mmmamba operators')
+
+from .a2ssm_aggregate import (  # noqa: E402
+    a2ssm_aggregate, a2ssm_aggregate_reference)
+from .dispatch import (  # noqa: E402
+    BackendUnavailableError, explain_backend, use_backend)
+from .neighborhood import (  # noqa: E402
+    na2d_av, na2d_av_reference, na2d_qk, na2d_qk_reference)
+from .selective_scan import (  # noqa: E402
+    selective_scan_states, selective_scan_states_reference)
 
 __all__ = [
     'na2d_qk', 'na2d_av', 'selective_scan_states', 'a2ssm_aggregate',

@@ -2,10 +2,12 @@
 not import this module.
 
 Importing it registers the CPU runtime classes (``CPUAmpOptimWrapper``,
-``CPUDistributedDataParallel``) in mmengine's root registries under their
-own names. The patches of mmengine that the tools need are applied by
-:func:`setup` only, which the tools call.
+``CPUDistributedDataParallel``) and ``SafeCheckpointHook`` in mmengine's
+root registries under their own names. The patches of mmengine that the
+tools need are applied by :func:`setup` only, which the tools call.
 """
+from .checkpoint_files import ResumeError, find_resumable, write_atomically
+from .checkpoint_hook import SafeCheckpointHook
 from .config_scope import config_root, register_config_scope, resolve_config
 from .resume import (allow_mmengine_checkpoint_globals,
                      mmengine_checkpoint_globals,
@@ -14,7 +16,9 @@ from .runtime import (CPUAmpOptimWrapper, CPUDistributedDataParallel,
                       adapt_cfg_to_device, enable_amp, init_cpu_distributed,
                       sync_bn_to_bn)
 
-__all__ = ['config_root', 'register_config_scope', 'resolve_config',
+__all__ = ['ResumeError', 'find_resumable', 'write_atomically',
+           'SafeCheckpointHook', 'config_root', 'register_config_scope',
+           'resolve_config',
            'allow_mmengine_checkpoint_globals', 'mmengine_checkpoint_globals',
            'CPUAmpOptimWrapper', 'CPUDistributedDataParallel',
            'adapt_cfg_to_device', 'enable_amp', 'init_cpu_distributed',

@@ -6,10 +6,12 @@ import re
 import pytest
 import yaml
 from mmengine.config import Config
+from mmengine.registry import HOOKS
 
 import mmmamba  # noqa: F401
 from mmmamba.models import A2Mamba
-from mmmamba.utils import register_config_scope, sync_bn_to_bn
+from mmmamba.utils import (SafeCheckpointHook, register_config_scope,
+                           sync_bn_to_bn)
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG_DIR = osp.join(ROOT, 'configs', 'a2mamba')
@@ -90,6 +92,20 @@ def test_config_parses_and_matches_backbone(name):
             pipeline = cfg.train_dataloader.dataset.pipeline
             assert any(t.type == 'RandomChoice' for t in pipeline)
     assert cfg.train_dataloader.batch_size == 2  # x 8 GPUs = 16
+
+
+@pytest.mark.parametrize('name', CONFIGS)
+def test_schedule_ends_with_training_and_checkpoints_are_safe(name):
+    """The last scheduler ends where training does (our tools then move
+    that end with --cfg-options train_cfg.max_iters / max_epochs), and
+    checkpoints go through mmmamba's atomic hook."""
+    cfg = load(name)
+    length = cfg.train_cfg.get('max_iters') or cfg.train_cfg.max_epochs
+    by_epoch = 'max_iters' not in cfg.train_cfg
+    ends = [s.end for s in cfg.param_scheduler
+            if s.get('by_epoch', True) == by_epoch]
+    assert max(ends) == length
+    assert HOOKS.get(cfg.default_hooks.checkpoint.type) is SafeCheckpointHook
 
 
 def test_checkpoint_dir_is_set_in_one_place(tmp_path):

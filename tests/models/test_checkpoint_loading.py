@@ -12,6 +12,7 @@ import torch
 
 from mmmamba.models import A2Mamba
 from mmmamba.models.utils import convert_official_a2mamba
+from mmmamba.models.utils.checkpoint import url_cache_path
 
 KEYS_DIR = pathlib.Path(__file__).parents[1] / 'data' / \
     'official_checkpoint_keys'
@@ -277,14 +278,51 @@ def test_url_checkpoint_downloads_once_then_loads_strictly(form, http_dir):
                               init_cfg=init_cfg))
     model.init_weights()
     assert_every_tensor_placed(model, released)
-    cached = pathlib.Path(torch.hub.get_dir()) / 'checkpoints' / \
-        'a2mamba_nano.pth'
+    cached = pathlib.Path(url_cache_path(f'{base}/a2mamba_nano.pth'))
+    assert cached.parent == pathlib.Path(torch.hub.get_dir()) / 'checkpoints'
     assert cached.read_bytes() == (served / 'a2mamba_nano.pth').read_bytes()
     (served / 'a2mamba_nano.pth').unlink()  # the second load uses the cache
     assert_every_tensor_placed(
         build('mmdet', 'nano', f'{base}/a2mamba_nano.pth'), released)
     with pytest.raises(RuntimeError, match='could not download.*404'):
         build('mmdet', 'nano', f'{base}/a2mamba_tiny.pth')
+
+
+def test_url_cache_is_keyed_on_the_whole_url(http_dir):
+    """Another URL ending in the same file name is downloaded, not served
+    from the first one's cached file; with the server gone, it fails in one
+    line instead of loading the unrelated cached weights."""
+    served, base = http_dir
+    (served / 'other').mkdir()
+    first, second = released_state_dict('nano', 5), released_state_dict(
+        'nano', 6)
+    torch.save(first, served / 'model.pth')
+    torch.save(second, served / 'other' / 'model.pth')
+    assert_every_tensor_placed(build('mmdet', 'nano', f'{base}/model.pth'),
+                               first)
+    assert_every_tensor_placed(
+        build('mmdet', 'nano', f'{base}/other/model.pth'), second)
+    assert url_cache_path(f'{base}/model.pth') != url_cache_path(
+        f'{base}/other/model.pth')
+    with pytest.raises(RuntimeError, match='could not download') as error:
+        build('mmdet', 'nano', 'http://127.0.0.1:9/some/other/model.pth')
+    assert '\n' not in str(error.value)
+
+
+def test_checkpoint_with_unsafe_global_is_named(tmp_path):
+    """A pickle that would call os.system is refused as unsafe (naming the
+    global), not reported as "not a PyTorch checkpoint"."""
+    import os
+
+    class Exploit:
+        def __reduce__(self):
+            return os.system, ('true', )
+
+    torch.save({'state_dict': {}, 'payload': Exploit()}, tmp_path / 'x.pth')
+    with pytest.raises(RuntimeError, match='system') as error:
+        build('mmdet', 'nano', tmp_path / 'x.pth')
+    assert 'not a PyTorch checkpoint' not in str(error.value)
+    assert 'allow-list' in str(error.value)
 
 
 @pytest.mark.parametrize('scope', ['mmdet', 'mmseg'])

@@ -4,7 +4,8 @@ stage shapes.
 
 Kernel backends: ``cpu`` and ``cuda_host`` (the CUDA kernels over the host
 emulation) run CPU tensors; ``triton`` runs CPU tensors in the interpreter
-(see tests/conftest.py), or CUDA tensors on a GPU, where ``cuda`` runs too. No skip when an extension is missing: CI builds both
+(see tests/conftest.py), or CUDA tensors on a GPU, where ``cuda`` runs
+too. No skip when an extension is missing: CI builds both
 (tools/setup_env.sh), and forcing a missing backend fails with the command
 that builds it.
 """
@@ -56,7 +57,7 @@ def randn(*shape, seed=None, gen=None, dtype=torch.float32, order=None,
     """A float64 normal sample cast to ``dtype`` on ``device`` (from
     ``gen``, or a generator seeded with ``seed``); with ``order`` (a
     permutation of the dims) a non-contiguous view stored in that order."""
-    gen = gen or torch.Generator().manual_seed(seed or 0)
+    gen = gen or gen_for(seed or 0)
     order = order or tuple(range(len(shape)))
     stored = [shape[d] for d in order]
     inverse = [order.index(d) for d in range(len(shape))]
@@ -95,17 +96,18 @@ def outputs_and_grads(backend, fn, inputs):
                            for t in inputs)
 
 
-def check_backend(backend, fn, tensors, names, dtype=None, precision=None):
-    """``fn`` on ``backend`` against the reference, on the same ``dtype``
-    inputs: output and every gradient, shapes, dtypes and values."""
+def check_backend(backend, fn, tensors, names):
+    """``fn`` on ``backend`` against the reference, on the same inputs (on
+    the backend's device): output and every gradient (``names``, in that
+    order), shapes, dtypes and values. Returns the backend's results."""
     device = device_of(backend)
-    got = outputs_and_grads(backend, fn, leaves(tensors, dtype, device))
-    want = outputs_and_grads('reference', fn, leaves(tensors, dtype, device))
+    got = outputs_and_grads(backend, fn, leaves(tensors, device=device))
+    want = outputs_and_grads('reference', fn, leaves(tensors, device=device))
     for name, g, w in zip(names, got, want):
         if w is None:
             assert g is None, name
         else:
-            assert_close(g, w.detach(), f'{backend} {name}', precision)
+            assert_close(g, w.detach(), f'{backend} {name}')
     return got
 
 

@@ -4,10 +4,10 @@ the torch bindings of the launchers compile.
 Compile and link only (no GPU here): the .cu files include no torch
 headers, so nvcc builds them against the toolkit alone; the objects are then
 linked with a C++ caller of every ``extern "C"`` launcher and the CUDA
-runtime, as setup.py links them into ``mmmamba._C``. The bindings
-(csrc/cuda_ops.cpp and csrc/bindings.cpp with MMMAMBA_WITH_CUDA) are
-compiled by the host compiler against the installed (CPU) torch's headers,
-as setup.py compiles them. CI has nvcc, so a missing nvcc FAILS these tests
+runtime, as setup.py links them into ``mmmamba._C``. The bindings (the op
+folders' csrc/<op>/cuda_wrappers.cpp and csrc/bindings.cpp with
+MMMAMBA_WITH_CUDA) are compiled by the host compiler against the installed
+(CPU) torch's headers, as setup.py compiles them. CI has nvcc, so a missing nvcc FAILS these tests
 instead of skipping them.
 """
 import os
@@ -15,12 +15,17 @@ import re
 import shutil
 import subprocess
 import sysconfig
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-CUDA_SOURCES = sorted((ROOT / 'csrc' / 'cuda').glob('*.cu'))
+CUDA_SOURCES = sorted((ROOT / 'csrc').glob('**/*.cu'))
+# the launcher headers of the ops (plain C, the CUDA wrappers include them)
+LAUNCHER_HEADERS = ['neighborhood/cuda_launchers.h',
+                    'selective_scan/cuda_launchers.h',
+                    'a2ssm_aggregate/cuda_launchers.h']
 ARCH_FLAGS = ['-gencode=arch=compute_80,code=sm_80',
               '-gencode=arch=compute_90,code=sm_90']
 LAUNCHERS = ['mm_na2d_qk_forward', 'mm_na2d_qk_backward',
@@ -32,8 +37,12 @@ LAUNCHERS = ['mm_na2d_qk_forward', 'mm_na2d_qk_backward',
 # the bindings: compiled with the flags torch's BuildExtension gives a
 # CppExtension (it builds C++ sources with -std=c++20; torch 2.13's headers
 # warn under c++17)
-BINDING_SOURCES = [ROOT / 'csrc' / 'cuda_ops.cpp',
-                   ROOT / 'csrc' / 'bindings.cpp']
+WRAPPER_SOURCES = sorted((ROOT / 'csrc').glob('*/cuda_wrappers.cpp'))
+BINDINGS = ROOT / 'csrc' / 'bindings.cpp'
+# the wrappers bindings.cpp binds as cuda_<op>_forward / _backward
+WRAPPERS = [f'mmmamba::cuda::{op}_{pass_}' for op in
+            ('na2d_qk', 'na2d_av', 'selective_scan', 'a2ssm_aggregate')
+            for pass_ in ('forward', 'backward')]
 
 
 def _nvcc():
@@ -62,24 +71,30 @@ def _run(cmd):
                                   f'{proc.stdout}\n{proc.stderr}')
 
 
+def _object_name(src):
+    """<op folder>_<name>.o: every op folder has a cuda.cu."""
+    return f'{src.parent.name}_{src.stem}.o'
+
+
 def test_there_are_cuda_sources():
-    names = {p.name for p in CUDA_SOURCES}
-    assert {'neighborhood.cu', 'selective_scan.cu', 'a2ssm_aggregate.cu',
-            'runtime.cu'} <= names
+    names = {str(p.relative_to(ROOT / 'csrc')) for p in CUDA_SOURCES}
+    assert {'neighborhood/cuda.cu', 'selective_scan/cuda.cu',
+            'a2ssm_aggregate/cuda.cu', 'cuda/runtime.cu'} <= names
+    assert len(WRAPPER_SOURCES) == 3
 
 
 def test_every_cu_compiles_for_sm80_sm90_and_links(tmp_path):
     nvcc = _nvcc()
     objects = []
     for src in CUDA_SOURCES:
-        obj = tmp_path / f'{src.stem}.o'
+        obj = tmp_path / _object_name(src)
         _run([nvcc, '-c', '-std=c++17', '-Xcompiler', '-fPIC', *ARCH_FLAGS,
               str(src), '-o', str(obj)])
         objects.append(str(obj))
     # a host caller of every launcher, compiled without CUDA headers
     caller = tmp_path / 'caller.cpp'
     caller.write_text(
-        '#include "cuda/mmmamba_cuda.h"\n'
+        ''.join(f'#include "{header}"\n' for header in LAUNCHER_HEADERS) +
         'extern "C" void* mm_all_launchers[] = {' +
         ', '.join(f'(void*)&{name}' for name in LAUNCHERS) + '};\n')
     lib_dir = _cudart_dir(nvcc)
@@ -96,7 +111,7 @@ def test_every_cu_compiles_for_sm80_sm90_and_links(tmp_path):
 def test_shared_math_header_compiles_on_the_host(tmp_path):
     """g++ (no CUDA) compiles the host/device header the CPU kernels use."""
     src = tmp_path / 'host.cpp'
-    src.write_text('#include "mmmamba_math.h"\n'
+    src.write_text('#include "common/math.h"\n'
                    'int main() { return mmmamba::na_window_start(0, 7, 3, 2); }\n')
     _run(['g++', '-std=c++17', '-I', str(ROOT / 'csrc'), str(src), '-o',
           str(tmp_path / 'host')])
@@ -119,39 +134,32 @@ def _symbols(obj, *flags):
 
 
 def test_cuda_bindings_compile_against_the_torch_headers(tmp_path):
-    """cuda_ops.cpp and bindings.cpp (MMMAMBA_WITH_CUDA) compile with g++
-    against the torch headers alone, cuda_ops.cpp calls every launcher and
-    defines the add_cuda_ops that bindings.cpp calls. The torch headers
-    dominate: ~35 s of CPU per file; the two compile in parallel, unoptimised
-    (~40 s on 2 idle cores)."""
+    """The op folders' cuda_wrappers.cpp and bindings.cpp (MMMAMBA_WITH_CUDA)
+    compile with g++ against the torch headers alone; together they call
+    every launcher, and the wrappers define every mmmamba::cuda function
+    that bindings.cpp binds. bindings.cpp (torch/extension.h, ~35 s of CPU)
+    dominates; the wrappers include ATen only (~10 s each); two at a time,
+    unoptimised (~45 s on 2 idle cores)."""
     flags = _torch_flags()
-    jobs = []
-    for src in BINDING_SOURCES:
-        obj = tmp_path / f'{src.stem}.o'
-        cmd = ['g++', '-c', *flags, str(src), '-o', str(obj)]
-        jobs.append((cmd, obj, subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)))
-    outputs = [proc.communicate() for _, _, proc in jobs]  # wait for both
-    for (cmd, _, proc), (out, err) in zip(jobs, outputs):
-        assert proc.returncode == 0, (f'{" ".join(cmd)} failed:\n{out}\n'
-                                      f'{err}')
-    ops_obj, bindings_obj = (obj for _, obj, _ in jobs)
-    called = re.findall(r'\bU (mm_\w+)', _symbols(ops_obj, '--undefined-only'))
+    sources = [BINDINGS, *WRAPPER_SOURCES]
+    objects = [tmp_path / _object_name(src) for src in sources]
+    commands = [['g++', '-c', *flags, str(src), '-o', str(obj)]
+                for src, obj in zip(sources, objects)]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        list(pool.map(_run, commands))
+    called = {name for obj in objects for name in
+              re.findall(r'\bU (mm_\w+)', _symbols(obj, '--undefined-only'))}
     assert sorted(called) == sorted(LAUNCHERS)
-    assert 'add_cuda_ops(pybind11::module_&)' in _symbols(
-        ops_obj, '--defined-only')
-    assert 'add_cuda_ops(pybind11::module_&)' in _symbols(
-        bindings_obj, '--undefined-only')
+    bound = _symbols(objects[0], '--undefined-only')
+    defined = ''.join(_symbols(obj, '--defined-only') for obj in objects[1:])
+    for name in WRAPPERS:
+        assert f'{name}(' in bound and f'{name}(' in defined, name
 
 
 def _setup_module():
     """setup.py's helpers (it runs setup() only as __main__)."""
-    import importlib.util
-    spec = importlib.util.spec_from_file_location('mmmamba_setup',
-                                                  ROOT / 'setup.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from mmmamba.devtools import load_script
+    return load_script(str(ROOT / 'setup.py'), 'mmmamba_setup')
 
 
 def test_arch_list_gencode_flags():

@@ -1,7 +1,7 @@
 """The CUDA kernels, run on the CPU by the ``cuda_host`` backend, against
 the reference: every op, forward and every gradient.
 
-``mmmamba._C_cuda_host`` is ``csrc/cuda/*.cu`` compiled by the host compiler
+``mmmamba._C_cuda_host`` is ``csrc/**/*.cu`` compiled by the host compiler
 over the CUDA emulation (real threads and barriers per block, shared memory,
 warp shuffles), launched by the same launchers as on a GPU. Inputs are given
 in their dtype (fp16 / bf16 tensors reach the kernels as such); the

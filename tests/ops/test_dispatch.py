@@ -3,6 +3,7 @@ tiny A2Mamba with kernels equals it with reference operators."""
 import pytest
 import torch
 
+from op_testing import KERNEL_BACKENDS, device_of
 from oracles import brute_av, brute_qk
 
 import mmmamba.ops.dispatch as dispatch
@@ -98,6 +99,13 @@ def test_unavailable_forced_backends_raise(monkeypatch):
             explain_backend('na2d_av', x)
     with pytest.raises(ValueError, match='unknown mmmamba op'):
         explain_backend('conv', x)
+
+
+@pytest.mark.parametrize('backend', KERNEL_BACKENDS)
+def test_forced_backend_is_the_one_that_runs(backend):
+    x = torch.empty(1, device=device_of(backend))
+    with use_backend(backend):
+        assert explain_backend('na2d_av', x).backend == backend
 
 
 def test_meta_tensors_use_the_reference():

@@ -17,29 +17,32 @@ from pathlib import Path
 
 import pytest
 
-# (module, kernel, constexprs, dtype of the input pointers). The scan's
+# (module under mmmamba.ops, kernel, constexprs, dtype of the input
+# pointers). The scan's
 # pointers in SCRIPT's COMPUTE_POINTERS hold the compute dtype (fp32; fp64
 # for fp64 inputs); ACC is set to the compute dtype. A module's NUM_WARPS
 # (what its launches use) is compiled with.
 SCAN = dict(HAS_BIAS=True, SOFTPLUS=True, BLOCK_D=4, CHUNK=256)
 SCAN_FP64 = dict(HAS_BIAS=False, SOFTPLUS=False, BLOCK_D=4, CHUNK=64)
+SCAN_MODULE = 'selective_scan.triton'
+CARRY_MODULE = 'selective_scan.triton_carry'
 CASES = [
-    ('selective_scan', '_forward_kernel', dict(SCAN, WRITE_H=False), 'fp32'),
-    ('selective_scan', '_forward_kernel', dict(SCAN, WRITE_H=True), 'fp32'),
-    ('selective_scan', '_forward_kernel',
+    (SCAN_MODULE, '_forward_kernel', dict(SCAN, WRITE_H=False), 'fp32'),
+    (SCAN_MODULE, '_forward_kernel', dict(SCAN, WRITE_H=True), 'fp32'),
+    (SCAN_MODULE, '_forward_kernel',
      dict(SCAN, WRITE_H=True, HAS_BIAS=False), 'bf16'),
-    ('selective_scan', '_forward_kernel', dict(SCAN_FP64, WRITE_H=True),
-     'fp64'),
-    ('selective_scan', '_backward_summary_kernel', SCAN, 'bf16'),
-    ('selective_scan', '_backward_summary_kernel', SCAN_FP64, 'fp64'),
-    ('selective_scan', '_backward_grads_kernel', SCAN, 'fp32'),
-    ('selective_scan', '_backward_grads_kernel', SCAN, 'bf16'),
-    ('selective_scan', '_backward_grads_kernel', SCAN_FP64, 'fp64'),
-    ('scan_carry', '_carry_kernel',
+    (SCAN_MODULE, '_forward_kernel', dict(SCAN_FP64, WRITE_H=True), 'fp64'),
+    (SCAN_MODULE, '_backward_summary_kernel', SCAN, 'bf16'),
+    (SCAN_MODULE, '_backward_summary_kernel', SCAN_FP64, 'fp64'),
+    (SCAN_MODULE, '_backward_grads_kernel', SCAN, 'fp32'),
+    (SCAN_MODULE, '_backward_grads_kernel', SCAN, 'bf16'),
+    (SCAN_MODULE, '_backward_grads_kernel', SCAN_FP64, 'fp64'),
+    (CARRY_MODULE, '_carry_kernel',
      dict(REVERSE=False, BLOCK_R=16, BLOCK_C=64), 'fp32'),
-    ('scan_carry', '_carry_kernel',
+    (CARRY_MODULE, '_carry_kernel',
      dict(REVERSE=True, BLOCK_R=16, BLOCK_C=64), 'fp64'),
-] + [('neighborhood', kernel, dict(KH=kh, KW=kw, BLOCK_Q=64, BLOCK_C=bc), dt)
+] + [('neighborhood.triton', kernel,
+      dict(KH=kh, KW=kw, BLOCK_Q=64, BLOCK_C=bc), dt)
      for kernel in ('_av_forward_kernel', '_av_dattn_kernel',
                     '_av_dvalue_kernel')
      for kh, kw, bc, dt in ((7, 7, 32, 'fp32'), (13, 3, 64, 'bf16'))]
@@ -49,6 +52,7 @@ PACKAGE_DIR = str(Path(__file__).resolve().parents[2] / 'mmmamba')
 SCRIPT = r'''
 import importlib, json, sys, types
 # the kernels without mmmamba/__init__.py, which imports mmdet and mmseg
+# where they are installed
 package = types.ModuleType('mmmamba')
 package.__path__ = [sys.argv[2]]
 sys.modules['mmmamba'] = package
@@ -61,10 +65,9 @@ COMPUTE_POINTERS = {'h_ptr', 'grad_ptr', 'decay_ptr', 'state_ptr', 'dA_ptr',
                     'dB_ptr', 'dbias_ptr'}
 cases, targets = json.loads(sys.argv[1])
 for index, (module_name, name, constexprs, dtype) in enumerate(cases):
-    module = importlib.import_module('mmmamba.ops.kernels.triton.' +
-                                     module_name)
+    module = importlib.import_module('mmmamba.ops.' + module_name)
     kernel = getattr(module, name)
-    scan = module_name in ('selective_scan', 'scan_carry')
+    scan = module_name.startswith('selective_scan.')
     compute = 'fp64' if dtype == 'fp64' else 'fp32'
     if any(param.name == 'ACC' for param in kernel.params):
         constexprs['ACC'] = getattr(tl, {'fp32': 'float32',

@@ -188,16 +188,30 @@ def test_too_small_a_shape_is_refused(tool, models, tmp_path, shape,
 
 
 def test_missing_or_foreign_checkpoints_are_refused(tool, models, tmp_path):
+    from _errors import ToolError
     config, checkpoint, _ = models['seg']
-    with pytest.raises(FileNotFoundError, match='does not exist'):
+    with pytest.raises(ToolError, match='does not exist'):
         export(tool, tmp_path, config, tmp_path / 'missing.pth', (64, 64))
     det_checkpoint = models['det'][1]
-    with pytest.raises(RuntimeError, match='does not hold the weights'):
+    with pytest.raises(ToolError, match='does not hold the weights'):
         export(tool, tmp_path, config, det_checkpoint, (64, 64))
     bare = tmp_path / 'bare.pth'
     torch.save({'weights': {}}, bare)
     with pytest.raises(KeyError, match="no state dict under 'state_dict'"):
         export(tool, tmp_path, config, bare, (64, 64))
+
+
+@pytest.mark.parametrize('out', ['missing_dir/model.onnx', '.'])
+def test_a_bad_out_is_refused_before_tracing(tool, models, tmp_path, out,
+                                             monkeypatch):
+    """A missing directory or a directory as --out fails at once, in one
+    line, without building the model."""
+    from _errors import run_tool
+    config, checkpoint, _ = models['seg']
+    monkeypatch.setattr(tool, 'build_from_config', None)  # must not run
+    monkeypatch.chdir(tmp_path)
+    assert run_tool(tool.main, [config, str(checkpoint), '--shape', '64',
+                                '64', '--out', out], tool='export') == 1
 
 
 def test_an_unknown_opset_or_a_bad_batch_is_refused(tool, models, tmp_path):

@@ -1,6 +1,8 @@
 """``import mmmamba`` registers its models into whichever of mmdet / mmseg is
 installed, imports neither Triton nor Dynamo, and changes nothing else in
-mmengine / mmcv / mmdet / mmseg (each check in a fresh interpreter)."""
+mmengine / mmcv / mmdet / mmseg; with none of OpenMMLab and no Triton the
+operators run on their C++ kernels and the models say what to install
+(each check in a fresh interpreter)."""
 import json
 import os
 import subprocess
@@ -9,12 +11,13 @@ import sys
 import pytest
 from tools_helpers import ROOT
 
-# Makes `import <blocked>` fail as for a package that is not installed.
+# Makes `import <any of blocked>` fail as for a package that is not
+# installed.
 BLOCKER = '''
 import sys
 class Block:
     def find_spec(self, name, path=None, target=None):
-        if name.split('.')[0] == {blocked!r}:
+        if name.split('.')[0] in {blocked!r}:
             raise ModuleNotFoundError(f'No module named {{name!r}}', name=name)
         return None
 sys.meta_path.insert(0, Block())
@@ -29,6 +32,55 @@ print(json.dumps(dict(
     a2mamba=models.get('A2Mamba').__module__,
     massfpn=models.get('MASSFPN').__module__,
     blocked_imported={blocked!r} in sys.modules)))
+'''
+
+# Every op on the C++ kernels (forced cpu backend) against the reference,
+# output and input gradients; then what mmmamba and mmmamba.models do
+# (BLOCKED: the names of BLOCKER).
+TORCH_ONLY = '''
+import json
+import torch
+from mmmamba import ops
+
+def outputs_and_grads(backend, fn, tensors):
+    inputs = [t.detach().clone().requires_grad_() for t in tensors]
+    with ops.use_backend(backend):
+        out = fn(*inputs)
+    weight = torch.linspace(-1, 1, out.numel()).view(out.shape)
+    return [out] + list(torch.autograd.grad((out * weight).sum(), inputs))
+
+torch.manual_seed(0)
+q, k, v = torch.randn(3, 1, 2, 9, 10, 4)
+rpb = torch.randn(2, 5, 5)
+attn = torch.randn(1, 2, 9, 10, 9).softmax(-1)
+maps = torch.randn(2, 1, 1, 9, 10, 9).softmax(-1)
+u, delta = torch.randn(2, 2, 3, 11)
+A, B, bias = -torch.rand(3, 2) - 0.1, torch.randn(2, 2, 11), torch.randn(3)
+cases = {
+    'na2d_qk': (lambda q, k, rpb: ops.na2d_qk(q, k, 3, 2, rpb), (q, k, rpb)),
+    'na2d_av': (lambda a, v: ops.na2d_av(a, v, 3, (2, 3)), (attn, v)),
+    'selective_scan_states': (ops.selective_scan_states,
+                              (u, delta, A, B, bias)),
+    'a2ssm_aggregate': (lambda l, d, s: ops.a2ssm_aggregate(l, d, s, 3, 2),
+                        (maps[0], maps[1], torch.randn(1, 2, 3, 9, 10))),
+}
+errors = {}
+for name, (fn, tensors) in cases.items():
+    with ops.use_backend('cpu'):
+        backend = ops.explain_backend(name, tensors[0]).backend
+    got = outputs_and_grads('cpu', fn, tensors)
+    want = outputs_and_grads('reference', fn, tensors)
+    errors[name] = [backend] + [(g - w).abs().max().item() / max(
+        1.0, w.abs().max().item()) for g, w in zip(got, want)]
+import mmmamba
+try:
+    from mmmamba.models import A2Mamba  # noqa: F401
+    models_error = None
+except ImportError as error:
+    models_error = str(error)
+print(json.dumps(dict(
+    errors=errors, version=mmmamba.__version__, models_error=models_error,
+    imported=sorted({m.split('.')[0] for m in sys.modules} & set(BLOCKED)))))
 '''
 
 # Everything mmmamba could have patched or registered, before and after.
@@ -92,11 +144,33 @@ def run_python(code):
 @pytest.mark.parametrize('blocked, other', [('mmdet', 'mmseg'),
                                             ('mmseg', 'mmdet')])
 def test_works_with_one_framework_only(blocked, other):
-    found = run_python(BLOCKER.format(blocked=blocked) +
+    found = run_python(BLOCKER.format(blocked=(blocked, )) +
                        REGISTERED_INTO.format(blocked=blocked, other=other))
     assert found == dict(a2mamba='mmmamba.models.backbones.a2mamba',
                          massfpn='mmmamba.models.necks.mass_fpn',
                          blocked_imported=False)
+
+
+def test_ops_run_with_torch_alone():
+    """mmengine, mmcv, mmdet, mmseg and Triton not importable: ``from
+    mmmamba import ops`` runs every op on the C++ kernels, forward and
+    backward, as the reference; ``import mmmamba`` works and
+    ``mmmamba.models`` says what to install."""
+    blocked = ('mmengine', 'mmcv', 'mmdet', 'mmseg', 'triton')
+    report = run_python(BLOCKER.format(blocked=blocked) +
+                        f'BLOCKED = {blocked!r}\n' + TORCH_ONLY)
+    assert sorted(report['errors']) == sorted(
+        ['na2d_qk', 'na2d_av', 'selective_scan_states', 'a2ssm_aggregate'])
+    for name, (backend, *errors) in report['errors'].items():
+        assert backend == 'cpu', name
+        assert len(errors) >= 3 and max(errors) < 1e-4, (name, errors)
+    assert report['version']
+    assert report['imported'] == []
+    message = report['models_error']
+    assert message is not None, 'mmmamba.models imported without OpenMMLab'
+    for needed in ('mmengine', 'mmcv', 'mmdet or mmseg', 'pip install',
+                   'mmmamba.ops'):
+        assert needed in message, (needed, message)
 
 
 def test_import_changes_nothing_but_our_registrations():

@@ -39,9 +39,9 @@ def test_only_known_third_party_deprecations_are_filtered():
 
 @pytest.mark.parametrize('script, args, expect', [
     ('slurm_train.sh', ['part', 'job', QUICK_SEG, 'work', '--amp'],
-     ['train.py', QUICK_SEG, '--work-dir=work', '--launcher=slurm', '--amp']),
-    ('slurm_test.sh', ['part', 'job', QUICK_SEG, 'c.pth', '--out', 'o'],
-     ['test.py', QUICK_SEG, 'c.pth', '--launcher=slurm', '--out', 'o']),
+     ['train.py', QUICK_SEG, '--work-dir=work', '--amp', '--launcher=slurm']),
+    ('slurm_test.sh', ['part', 'job', QUICK_SEG, 'c.pth', '--out', 'o d'],
+     ['test.py', QUICK_SEG, 'c.pth', '--out', 'o d', '--launcher=slurm']),
 ])
 def test_slurm_scripts_start_our_tools_through_srun(script, args, expect,
                                                     tmp_path):

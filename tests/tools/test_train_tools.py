@@ -59,14 +59,14 @@ def test_quickstart_seg_train_then_test_tool(tiny_data, tmp_path):
     pngs = [f for _, _, fs in os.walk(shows) for f in fs
             if f.endswith(('.png', '.jpg'))]
     assert len(pngs) == 2
-    # tools/demo.py: image in, PNG with the prediction drawn out
+    # tools/demo.py: image in, picture with the prediction drawn out
     import cv2
     image = next((tiny_data / 'ade/images/validation').iterdir())
     out = tmp_path / 'demo.png'
     load_tool('demo').main([str(image), QUICK_SEG, str(ckpt), '--out',
                             str(out)])
     drawn, original = cv2.imread(str(out)), cv2.imread(str(image))
-    assert drawn.shape == original.shape
+    assert max(drawn.shape[:2]) >= 512 > max(original.shape[:2])
     assert 'mmmamba op selective_scan_states: cpu' in log  # backends logged
     check_misfit_checkpoint_is_refused(ckpt, image, tiny_data, tmp_path)
 

@@ -1,11 +1,12 @@
 """Helpers of the tool tests: generated data, in-process tool runs, logs."""
-import importlib.util
 import json
 import os
 import os.path as osp
 import sys
 
 import pytest
+
+from mmmamba.devtools import load_script
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOOLS = osp.join(ROOT, 'tools')
@@ -20,11 +21,8 @@ def load_tool(name):
     as a module (tools/ is not a package)."""
     if TOOLS not in sys.path:
         sys.path.insert(0, TOOLS)
-    spec = importlib.util.spec_from_file_location(
-        f'mmmamba_tool_{name.replace("/", "_")}', osp.join(TOOLS, f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(osp.join(TOOLS, f'{name}.py'),
+                       f'mmmamba_tool_{name.replace("/", "_")}')
 
 
 @pytest.fixture(scope='session')

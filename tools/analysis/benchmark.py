@@ -19,6 +19,8 @@ import torch
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from get_flops import build_from_config, model_forward  # noqa: E402
 
+from _errors import run_tool  # noqa: E402  (tools/ is on the path now)
+
 
 def _sync(device):
     if device.type == 'cuda':
@@ -83,4 +85,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(run_tool(main))

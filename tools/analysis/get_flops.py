@@ -47,6 +47,7 @@ import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 
 from _common import build_from_config  # noqa: E402
+from _errors import run_tool  # noqa: E402
 
 KINDS = ('conv', 'linear', 'norm', 'na2d_qk', 'na2d_av', 'scan',
          'global_attn')
@@ -322,4 +323,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(run_tool(main))

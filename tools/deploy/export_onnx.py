@@ -32,14 +32,17 @@ import sys
 import torch
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+from _checks import check_checkpoint_path, check_output_file  # noqa: E402
 from _common import build_from_config  # noqa: E402
+from _errors import DEBUG_HELP, ToolError, run_tool  # noqa: E402
 
 
 def parse_args(argv=None):
     from mmengine.config import DictAction
 
     from mmmamba.deploy import DEFAULT_OPSET
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0],
+                                     epilog=DEBUG_HELP)
     parser.add_argument('config', help='mmseg / mmdet config')
     parser.add_argument('checkpoint', help='mmengine checkpoint (.pth)')
     parser.add_argument('--shape', type=int, nargs=2, required=True,
@@ -70,8 +73,8 @@ def load_weights(model, checkpoint):
     try:
         model.load_state_dict(state_dict, strict=True)
     except RuntimeError as error:
-        raise RuntimeError(f'{checkpoint} does not hold the weights of this '
-                           f'config\'s model: {error}') from None
+        raise ToolError(f'{checkpoint} does not hold the weights of this '
+                        f'config\'s model: {error}') from None
 
 
 def main(argv=None):
@@ -81,11 +84,9 @@ def main(argv=None):
     shape = check_shape(args.shape)
     check_opset(args.opset)
     if args.batch < 1:
-        raise ValueError(f'--batch must be >= 1, got {args.batch}')
-    if not osp.isfile(args.checkpoint):
-        raise FileNotFoundError(
-            f'checkpoint {args.checkpoint!r} does not exist; give the .pth '
-            f'file a training run wrote (work_dirs/<config>/iter_*.pth)')
+        raise ToolError(f'--batch must be >= 1, got {args.batch}')
+    check_output_file(args.out)  # before minutes of tracing
+    check_checkpoint_path(args.checkpoint)
     model, _ = build_from_config(args.config, args.cfg_options)
     load_weights(model, args.checkpoint)
     model.eval()
@@ -120,4 +121,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(run_tool(main))

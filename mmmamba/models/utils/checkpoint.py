@@ -6,6 +6,7 @@ training arguments, numpy scalars for metrics) are allowed for the duration
 of one load only; the global allow-list is left untouched.
 """
 import argparse
+import hashlib
 import os
 import pickle
 import re
@@ -19,7 +20,8 @@ from mmengine.logging import print_log
 from .ckpt_convert import convert_official_a2mamba, is_official_layout
 
 __all__ = ['describe_mismatch', 'extract_state_dict', 'fetch_checkpoint',
-           'is_url', 'load_backbone_weights', 'load_checkpoint_file']
+           'is_url', 'load_backbone_weights', 'load_checkpoint_file',
+           'url_cache_path']
 
 # where wrappers keep the weights, in order of preference
 STATE_DICT_KEYS = ('state_dict', 'model', 'module', 'state_dict_ema',
@@ -47,30 +49,43 @@ def _download(url, path):
     try:
         torch.hub.download_url_to_file(url, path, progress=False)
     except (OSError, ValueError) as err:  # URLError / HTTPError are OSErrors
+        if getattr(err, 'code', None):  # HTTPError
+            reason = f'HTTP {err.code} {err.reason}'
+        else:  # URLError wraps the socket error
+            reason = getattr(err, 'reason', None) or err
         raise RuntimeError(
-            f'could not download checkpoint {url}: {err}. Check the address, '
-            f'or download the file yourself and set init_cfg='
-            f"dict(type='Pretrained', checkpoint=PATH)") from err
+            f'could not download checkpoint {url} ({reason}); check the '
+            f'address and the network, or download the file yourself and '
+            f'give its local path instead') from err
 
 
-def fetch_checkpoint(url):
-    """Local copy of the checkpoint at ``url`` (downloaded once).
+def url_cache_path(url):
+    """Where the file at ``url`` is kept once downloaded:
+    ``<torch hub dir>/checkpoints/<first 16 hex of sha256(url)>-<name>``.
 
-    The file is kept where mmengine's ``CheckpointLoader`` (``http://`` /
-    ``https://`` scheme) and ``torch.hub`` keep checkpoints,
-    ``<torch hub dir>/checkpoints/<file name>``, with the same protocol in
-    distributed runs: rank 0 downloads, the others wait and reuse the file.
-    Only the download is shared: ``CheckpointLoader`` would then unpickle
-    the file fully (``weights_only=False``), whereas the caller reads it with
-    weights-only unpickling.
+    The whole URL is in the name, so two URLs that end in the same file
+    name never share (or silently reuse) a cached file.
     """
-    from mmengine.dist import get_dist_info
     name = os.path.basename(urllib.parse.urlparse(url).path)
     if not name:
         raise ValueError(f'checkpoint URL {url!r} names no file')
-    model_dir = os.path.join(torch.hub.get_dir(), 'checkpoints')
-    os.makedirs(model_dir, exist_ok=True)
-    path = os.path.join(model_dir, name)
+    key = hashlib.sha256(url.encode()).hexdigest()[:16]
+    return os.path.join(torch.hub.get_dir(), 'checkpoints', f'{key}-{name}')
+
+
+def fetch_checkpoint(url):
+    """Local copy of the checkpoint at ``url`` (downloaded once, to
+    :func:`url_cache_path`).
+
+    torch.hub writes the download to a temporary file and renames it, so an
+    interrupted download leaves no partial file under that name. In
+    distributed runs rank 0 downloads, the others wait and reuse the file.
+    The caller reads it with weights-only unpickling (mmengine's
+    ``CheckpointLoader`` would unpickle it fully).
+    """
+    from mmengine.dist import get_dist_info
+    path = url_cache_path(url)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
     rank, world_size = get_dist_info()
     if rank == 0 and not os.path.isfile(path):
         print_log(f'downloading {url} to {path}', logger='current')
@@ -85,7 +100,9 @@ def fetch_checkpoint(url):
 def _unsupported_global(error):
     """The global the weights-only unpickler refused, or None when the file
     did not name one (not a pickle of torch objects at all)."""
-    match = re.search(r'Unsupported global: GLOBAL (\S+)', str(error))
+    # torch < 2.13: "Unsupported global: GLOBAL x.y"; torch 2.13 also says
+    # "Trying to load unsupported GLOBAL x.y whose module x is blocked"
+    match = re.search(r'[Uu]nsupported (?:global: )?GLOBAL (\S+)', str(error))
     return match[1] if match else None
 
 

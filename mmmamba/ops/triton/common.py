@@ -13,6 +13,10 @@ import triton
 import triton.language as tl
 
 from ..dtypes import compute_dtype
+from ..versions import MIN_TRITON, require
+
+require('triton', triton.__version__, MIN_TRITON,
+        'the Triton kernels (or use another backend)')
 
 
 def compute_dtypes(*tensors):

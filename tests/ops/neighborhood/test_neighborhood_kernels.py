@@ -11,8 +11,8 @@ float64.
 import pytest
 import torch
 from op_testing import (COMPILED_BACKENDS, KERNEL_BACKENDS, LOW_PRECISION,
-                        check_backend, gen_for, na_inputs,
-                        neighborhood_stage_cases)
+                        check_backend, device_of, gen_for, leaves, na_inputs,
+                        neighborhood_stage_cases, randn)
 
 from mmmamba.ops import na2d_av, na2d_qk, use_backend
 
@@ -96,12 +96,7 @@ def test_non_contiguous_inputs(backend):
     v = torch.randn(2, 2, 15, 14, 12, generator=gen)[..., ::2]
     rpb = torch.randn(2, 9, 9, generator=gen).transpose(1, 2)
     assert not any(t.is_contiguous() for t in (q, k, v, rpb))
-    results = []
-    for name in ('reference', backend):
-        with use_backend(name):
-            attn = na2d_qk(q, k, 5, 2, rpb=rpb).softmax(-1)
-            results.append(na2d_av(attn, v, 5, 2))
-    torch.testing.assert_close(results[1], results[0], rtol=1e-5, atol=1e-5)
+    check_backend(backend, _attention(5, 2), (q, k, v, rpb), NAMES)
 
 
 @pytest.mark.parametrize('backend', COMPILED_BACKENDS)
@@ -124,8 +119,8 @@ def _forced(backend, fn):
 @pytest.mark.parametrize('backend', COMPILED_BACKENDS)
 @pytest.mark.parametrize('kernel,dilation', GRADCHECK_WINDOWS)
 def test_gradcheck_qk(kernel, dilation, backend):
-    q, k, _, rpb = (t.requires_grad_() for t in na_inputs(
-        1, 2, 7, 8, 2, kernel, torch.float64, seed=11))
+    q, k, _, rpb = leaves(na_inputs(1, 2, 7, 8, 2, kernel, torch.float64,
+                                    seed=11), device=device_of(backend))
     fn = _forced(backend, lambda q, k, rpb: na2d_qk(q, k, kernel, dilation,
                                                     rpb=rpb))
     assert torch.autograd.gradcheck(fn, (q, k, rpb), fast_mode=True)
@@ -136,9 +131,8 @@ def test_gradcheck_qk(kernel, dilation, backend):
 def test_gradcheck_av(kernel, dilation, backend):
     kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
     gen = gen_for(13)
-    attn = torch.randn(1, 2, 7, 8, kh * kw, generator=gen,
-                       dtype=torch.float64, requires_grad=True)
-    v = torch.randn(1, 2, 7, 8, 2, generator=gen, dtype=torch.float64,
-                    requires_grad=True)
+    attn, v = leaves([randn(1, 2, 7, 8, kh * kw, gen=gen, dtype=torch.float64),
+                      randn(1, 2, 7, 8, 2, gen=gen, dtype=torch.float64)],
+                     device=device_of(backend))
     fn = _forced(backend, lambda attn, v: na2d_av(attn, v, kernel, dilation))
     assert torch.autograd.gradcheck(fn, (attn, v), fast_mode=True)

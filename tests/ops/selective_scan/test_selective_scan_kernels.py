@@ -79,7 +79,7 @@ SCAN_SHAPES = sorted({(size * size, channels)
 @pytest.mark.parametrize('backend', COMPILED_BACKENDS)
 @pytest.mark.parametrize('length,channels', SCAN_SHAPES, ids=str)
 def test_stage_shapes_of_every_arch(length, channels, backend):
-    """A2SSM scans (L = H·W, D = C, N = 1) of every arch at 224² and 512²."""
+    """A2SSM scans (L = H·W, D = C, N = 1) of every arch, 224² and 512²."""
     inputs = scan_inputs(1, channels, 1, length, seed=channels,
                          group_dim=True)
     check_backend(backend, _scan(), inputs, NAMES)
