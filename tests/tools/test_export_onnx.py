@@ -218,5 +218,6 @@ def test_an_unknown_opset_or_a_bad_batch_is_refused(tool, models, tmp_path):
     config, checkpoint, _ = models['seg']
     with pytest.raises(ValueError, match='opset must be in 14..20'):
         export(tool, tmp_path, config, checkpoint, (64, 64), '--opset', '9')
-    with pytest.raises(ValueError, match='--batch must be >= 1'):
+    from _errors import ToolError
+    with pytest.raises(ToolError, match='--batch must be >= 1'):
         export(tool, tmp_path, config, checkpoint, (64, 64), '--batch', '0')
