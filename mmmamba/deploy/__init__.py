@@ -6,11 +6,13 @@ from .adaptive_pool import adaptive_pool_decomposition, adaptive_pool_matrix
 from .onnx_export import (DEFAULT_OPSET, TOLERANCE, ExportMismatchError,
                           FeatureMaps, SegLogits, check_operators,
                           check_opset, check_shape, export_module,
-                          export_onnx, relative_error, verify_onnx)
+                          export_onnx, ort_session, relative_error,
+                          verify_onnx, weight_bytes)
 
 __all__ = [
     'adaptive_pool_decomposition', 'adaptive_pool_matrix', 'DEFAULT_OPSET',
     'TOLERANCE', 'ExportMismatchError', 'FeatureMaps', 'SegLogits',
     'check_operators', 'check_opset', 'check_shape', 'export_module',
-    'export_onnx', 'relative_error', 'verify_onnx'
+    'export_onnx', 'ort_session', 'relative_error', 'verify_onnx',
+    'weight_bytes'
 ]

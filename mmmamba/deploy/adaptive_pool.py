@@ -1,4 +1,4 @@
-"""Adaptive average pooling as two matmuls, registered for ONNX export.
+"""Adaptive average pooling as two matmuls, for the duration of an export.
 
 ONNX has no adaptive pooling, and torch's exporter only writes
 ``adaptive_avg_pool2d`` when every output size divides its input size (one
@@ -7,18 +7,16 @@ AvgPool). UperNet's pyramid pooling (scales 1, 2, 3, 6 on the stride-32 map,
 linear map per axis: output ``(i, j)`` is the mean over rows
 ``[floor(i·H/oh), ceil((i+1)·H/oh))`` and the matching columns, i.e.
 ``P_h @ x @ P_wᵀ`` with constant averaging matrices (MatMul, a standard
-operator). :func:`adaptive_pool_decomposition` registers that formulation
-for the TorchScript exporter for the duration of one export.
+operator). :func:`adaptive_pool_decomposition` makes
+``F.adaptive_avg_pool2d`` (what ``nn.AdaptiveAvgPool2d`` calls) compute
+that while the model is traced, where the map size is a known number
+(the exporter's own shape inference loses it once the batch axis is
+dynamic).
 """
 import contextlib
 
 import torch
-from torch.onnx import (register_custom_op_symbolic,
-                        unregister_custom_op_symbolic)
-from torch.onnx.symbolic_helper import (_get_tensor_sizes, _maybe_get_const,
-                                        parse_args)
-
-OP = 'aten::adaptive_avg_pool2d'
+import torch.nn.functional as F
 
 
 def adaptive_pool_matrix(size, out_size, dtype=torch.float32):
@@ -32,28 +30,25 @@ def adaptive_pool_matrix(size, out_size, dtype=torch.float32):
     return matrix
 
 
-@parse_args('v', 'v')
-def _adaptive_avg_pool2d_symbolic(g, x, output_size):
-    sizes = _get_tensor_sizes(x)
-    out = _maybe_get_const(output_size, 'is')
-    if sizes is None or None in sizes[-2:] or not isinstance(out, list):
-        raise RuntimeError(
-            'adaptive_avg_pool2d exports as two matmuls only with a static '
-            f'input size and output size (got input sizes {sizes}, output '
-            f'size {out}); export at a fixed H×W.')
-    height, width = sizes[-2:]
-    p_h = adaptive_pool_matrix(height, out[0])
-    p_w_t = adaptive_pool_matrix(width, out[1]).T.contiguous()
-    rows = g.op('MatMul', x, g.op('Constant', value_t=p_w_t))  # ..., H, ow
-    return g.op('MatMul', g.op('Constant', value_t=p_h), rows)  # ..., oh, ow
+def adaptive_avg_pool2d_matmul(x, output_size):
+    """``F.adaptive_avg_pool2d(x, output_size)`` as ``P_h @ x @ P_wᵀ``."""
+    height, width = (int(n) for n in x.shape[-2:])
+    if isinstance(output_size, int):
+        output_size = (output_size, output_size)
+    out_h, out_w = (n if n is not None else size
+                    for n, size in zip(output_size, (height, width)))
+    p_h = adaptive_pool_matrix(height, out_h, x.dtype).to(x.device)
+    p_w_t = adaptive_pool_matrix(width, out_w, x.dtype).to(x.device).T
+    return p_h @ (x @ p_w_t)  # ..., oh, ow
 
 
 @contextlib.contextmanager
-def adaptive_pool_decomposition(opset):
-    """Export ``adaptive_avg_pool2d`` as matmuls inside the block (opset
-    ``opset``); the exporter's own symbolic is restored afterwards."""
-    register_custom_op_symbolic(OP, _adaptive_avg_pool2d_symbolic, opset)
+def adaptive_pool_decomposition():
+    """``F.adaptive_avg_pool2d`` runs as :func:`adaptive_avg_pool2d_matmul`
+    inside the block (an export's trace); restored afterwards."""
+    original = F.adaptive_avg_pool2d
+    F.adaptive_avg_pool2d = adaptive_avg_pool2d_matmul
     try:
         yield
     finally:
-        unregister_custom_op_symbolic(OP, opset)
+        F.adaptive_avg_pool2d = original

@@ -1,10 +1,11 @@
 """Export an mmseg/mmdet model with an A2Mamba backbone to ONNX, and check it.
 
-What is exported (one input ``image``, a normalised ``1 × 3 × H × W`` batch,
-i.e. after the data preprocessor's mean/std and channel order):
+What is exported (one input ``image``, a normalised ``N × 3 × H × W`` batch,
+i.e. after the data preprocessor's mean/std and channel order; the batch
+axis ``N`` is dynamic: one file serves any batch size):
 
 - a segmentor (mmseg ``EncoderDecoder``): ``seg_logits``, its
-  ``encode_decode`` at the input size (``1 × classes × H × W``);
+  ``encode_decode`` at the input size (``N × classes × H × W``);
 - a detector, or any model with ``backbone_only``: the backbone's maps
   ``backbone_<i>``, then (detectors, unless ``backbone_only``) the neck's
   ``neck_<i>``. NMS, RoIAlign and the box/mask heads are not exported.
@@ -12,18 +13,23 @@ i.e. after the data preprocessor's mean/std and channel order):
 The graph is fixed to H × W: the dilation of the dilated attention
 (``min(n // K, K)``) and the small-map padding depend on each stage's map
 size, so a model is exported once per input size. The mmmamba operators run
-their reference formulation while exporting (see :mod:`mmmamba.ops.dispatch`)
-and adaptive pooling runs as matmuls (:mod:`.adaptive_pool`), so the graph
-holds standard ONNX operators only.
+their ONNX formulations while exporting (``mmmamba/ops/<op>/onnx.py``: row
+gathers and matrix products, a chunked scan) and adaptive pooling runs as
+matmuls (:mod:`.adaptive_pool`), so the graph holds standard ONNX operators
+only. Constants are not folded at export (onnxruntime folds them when it
+loads the file), so the file holds the weights and small index tables,
+not the expanded bias and one-hot tables.
 """
 import contextlib
 import os.path as osp
+import statistics
+import time
 import warnings
 
 import torch
 import torch.nn as nn
 
-from ..devtools import median_seconds
+from ..devtools import time_reps
 from .adaptive_pool import adaptive_pool_decomposition
 
 DEFAULT_OPSET = 17  # LayerNormalization is a single operator from 17 on
@@ -40,7 +46,8 @@ class ExportMismatchError(RuntimeError):
 
 
 class SegLogits(nn.Module):
-    """``encode_decode`` of an mmseg segmentor for one H × W image."""
+    """``encode_decode`` of an mmseg segmentor for a batch of H × W
+    images."""
 
     def __init__(self, segmentor, shape):
         super().__init__()
@@ -52,6 +59,13 @@ class SegLogits(nn.Module):
 
     def forward(self, image):
         return self.segmentor.encode_decode(image, self.img_metas)
+
+    def exported_parameters(self):
+        """The parameters the graph holds (not the auxiliary heads', which
+        ``encode_decode`` does not run)."""
+        for name, param in self.segmentor.named_parameters():
+            if not name.startswith('auxiliary_head.'):
+                yield param
 
 
 class FeatureMaps(nn.Module):
@@ -85,6 +99,13 @@ def export_module(model, shape, backbone_only=False):
     names = ([f'backbone_{i}' for i in range(num_backbone)] +
              [f'neck_{i}' for i in range(num_neck)])
     return module, names
+
+
+def weight_bytes(module):
+    """fp32 bytes of the parameters an export of ``module`` (from
+    :func:`export_module`) holds."""
+    params = getattr(module, 'exported_parameters', module.parameters)()
+    return sum(p.numel() * 4 for p in params)
 
 
 def check_shape(shape):
@@ -121,15 +142,20 @@ def check_opset(opset):
 
 
 def export_onnx(module, output_names, shape, path, opset=DEFAULT_OPSET):
-    """Write ``module`` (from :func:`export_module`) to ``path`` for one
-    ``1 × 3 × H × W`` input, with the TorchScript exporter."""
+    """Write ``module`` (from :func:`export_module`) to ``path`` for an
+    ``N × 3 × H × W`` input (``N`` dynamic), with the TorchScript exporter;
+    returns the seconds the export took."""
     check_opset(opset)
     image = torch.zeros(1, 3, *shape)
-    with torch.no_grad(), _quiet_tracer(), adaptive_pool_decomposition(opset):
+    batch_axis = {0: 'batch'}
+    dynamic = {name: batch_axis for name in ('image', *output_names)}
+    start = time.perf_counter()
+    with torch.no_grad(), _quiet_tracer(), adaptive_pool_decomposition():
         torch.onnx.export(module, (image, ), path, dynamo=False,
                           opset_version=opset, input_names=['image'],
                           output_names=list(output_names),
-                          do_constant_folding=True)
+                          dynamic_axes=dynamic, do_constant_folding=False)
+    return time.perf_counter() - start
 
 
 def _import_runtime():
@@ -161,22 +187,32 @@ def relative_error(actual, expected):
     return float(abs(actual - expected).max()) / max(scale, 1e-12)
 
 
+def ort_session(path):
+    """An onnxruntime CPU session on ``path`` with torch's thread count (so
+    that latencies compare like with like)."""
+    _, ort = _import_runtime()
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = torch.get_num_threads()
+    return ort.InferenceSession(path, options,
+                                providers=['CPUExecutionProvider'])
+
+
 def verify_onnx(path, module, output_names, shape, repeats=3, seed=0,
-                tolerance=TOLERANCE):
+                tolerance=TOLERANCE, batch=1):
     """Run ``path`` with onnxruntime and ``module`` with PyTorch on one
-    random input; return ``dict(errors, max_error, ort_seconds,
-    torch_seconds)``.
+    random ``batch × 3 × H × W`` input; return ``dict(errors, max_error,
+    ort_seconds, torch_seconds)``.
 
     ``errors`` maps each output to its relative error
     (:func:`relative_error`); the latencies are medians of ``repeats`` runs
-    after one warm-up. Raises ExportMismatchError if an output differs by
-    more than ``tolerance``.
+    after one warm-up, onnxruntime (with torch's thread count) and PyTorch
+    in turn; ``ort_times`` and ``torch_times`` list every run. Raises
+    ExportMismatchError if an output differs by more than ``tolerance``.
     """
-    _, ort = _import_runtime()
     check_operators(path)
     gen = torch.Generator().manual_seed(seed)
-    image = torch.randn(1, 3, *shape, generator=gen)
-    session = ort.InferenceSession(path, providers=['CPUExecutionProvider'])
+    image = torch.randn(batch, 3, *shape, generator=gen)
+    session = ort_session(path)
     feeds = {'image': image.numpy()}
     actual = session.run(list(output_names), feeds)
     with torch.no_grad():
@@ -192,9 +228,11 @@ def verify_onnx(path, module, output_names, shape, repeats=3, seed=0,
             f'{osp.basename(path)}: onnxruntime and PyTorch differ on output '
             f'{worst!r} by a relative error of {errors[worst]:.3g} (> '
             f'{tolerance:g}); the export is not faithful, do not deploy it.')
-    result['ort_seconds'] = median_seconds(
-        lambda: session.run(None, feeds), repeats)
     with torch.no_grad():
-        result['torch_seconds'] = median_seconds(lambda: module(image),
-                                                  repeats)
+        ort_times, torch_times = time_reps(
+            [lambda: session.run(None, feeds), lambda: module(image)],
+            repeats)
+    result.update(ort_seconds=statistics.median(ort_times),
+                  torch_seconds=statistics.median(torch_times),
+                  ort_times=ort_times, torch_times=torch_times)
     return result

@@ -9,6 +9,8 @@ import torch.nn.functional as F
 
 from mmmamba.deploy import (ExportMismatchError, adaptive_pool_matrix,
                             export_onnx, relative_error, verify_onnx)
+from mmmamba.deploy.adaptive_pool import (adaptive_avg_pool2d_matmul,
+                                          adaptive_pool_decomposition)
 from mmmamba.ops import BackendUnavailableError, na2d_qk, use_backend
 from tools_helpers import (CONFIGS, QUICK_DET, QUICK_SEG, downstream_config,
                            load_tool)
@@ -60,6 +62,10 @@ def export(tool, tmp_path, config, checkpoint, shape, *extra):
         str, shape), '--out', str(out), '--repeats', '1', *extra])
     assert result['max_error'] < 1e-4
     assert result['ort_seconds'] > 0 and result['torch_seconds'] > 0
+    assert result['speedup'] == pytest.approx(result['torch_seconds'] /
+                                              result['ort_seconds'])
+    assert result['file_bytes'] == out.stat().st_size
+    assert 0 < result['weight_bytes'] < result['file_bytes']
     return out
 
 
@@ -110,6 +116,31 @@ def test_adaptive_pool_matrices_pool_like_torch(size, oh, ow):
     p_w = adaptive_pool_matrix(size[1], ow, torch.float64)
     torch.testing.assert_close(p_h @ x @ p_w.T,
                                F.adaptive_avg_pool2d(x, (oh, ow)))
+
+
+@pytest.mark.parametrize('size,out', [((16, 16), (3, 6)), ((7, 11), 2),
+                                      ((9, 5), (None, 2))])
+def test_adaptive_pool_runs_as_matmuls_while_exporting(size, out):
+    x = torch.randn(2, 3, *size, dtype=torch.float64)
+    pool = nn.AdaptiveAvgPool2d(out)
+    with adaptive_pool_decomposition():
+        assert F.adaptive_avg_pool2d is adaptive_avg_pool2d_matmul
+        pooled = pool(x)
+    assert F.adaptive_avg_pool2d is not adaptive_avg_pool2d_matmul
+    torch.testing.assert_close(pooled, pool(x))
+
+
+def test_one_file_serves_batches_1_to_8_at_opset_20(tool, models, tmp_path):
+    config, checkpoint, model = models['seg']
+    path = export(tool, tmp_path, config, checkpoint, (64, 96), '--opset',
+                  '20', '--batch', '3')
+    assert onnx.load(str(path)).opset_import[0].version == 20
+    for batch in (1, 8):
+        image = torch.randn(batch, 3, 64, 96)
+        outputs, _ = run_onnx(path, image)
+        with torch.no_grad():
+            logits = model.encode_decode(image, [dict(img_shape=(64, 96))])
+        assert_matches(outputs, [logits])
 
 
 class _Conv(nn.Module):
@@ -183,7 +214,10 @@ def test_a_bad_out_is_refused_before_tracing(tool, models, tmp_path, out,
                                 '64', '--out', out], tool='export') == 1
 
 
-def test_an_unknown_opset_is_refused(tool, models, tmp_path):
+def test_an_unknown_opset_or_a_bad_batch_is_refused(tool, models, tmp_path):
     config, checkpoint, _ = models['seg']
     with pytest.raises(ValueError, match='opset must be in 14..20'):
         export(tool, tmp_path, config, checkpoint, (64, 64), '--opset', '9')
+    from _errors import ToolError
+    with pytest.raises(ToolError, match='--batch must be >= 1'):
+        export(tool, tmp_path, config, checkpoint, (64, 64), '--batch', '0')

@@ -1,13 +1,14 @@
 """Export an A2Mamba segmentor or detector backbone to ONNX and check it.
 
     python tools/deploy/export_onnx.py CONFIG CHECKPOINT --shape H W
-        --out FILE.onnx [--backbone-only] [--opset N] [--repeats N]
-        [--cfg-options k=v ...]
+        --out FILE.onnx [--backbone-only] [--opset N] [--batch N]
+        [--repeats N] [--cfg-options k=v ...]
 
 CONFIG: an mmseg or mmdet config (or ``mmmamba::a2mamba/<config>.py``);
 CHECKPOINT: an mmengine checkpoint (its ``state_dict`` entry is loaded,
-strictly). Exported, for one normalised ``1 × 3 × H × W`` input ``image``
-(mean/std and channel order of the data preprocessor applied beforehand):
+strictly). Exported, for a normalised ``N × 3 × H × W`` input ``image``
+(mean/std and channel order of the data preprocessor applied beforehand;
+the batch ``N`` is dynamic, one file serves any batch):
 
 - segmentors: ``seg_logits``, the ``encode_decode`` logits at H × W;
 - detectors: the backbone's maps (``backbone_<i>``) and the neck's outputs
@@ -18,8 +19,11 @@ strictly). Exported, for one normalised ``1 × 3 × H × W`` input ``image``
 The graph is fixed to H × W (H, W >= 32): the dilation of the dilated
 attention and the small-map padding depend on each stage's map size, so
 export once per input size. The tool then runs the file with onnxruntime
-and the model with PyTorch on one random input, prints the maximum relative
-error and both latencies, and fails if they differ by more than 1e-4.
+and the model with PyTorch (our C++ kernels) on one random batch of
+``--batch`` images, prints the maximum relative error, both latencies at
+the same thread count and their ratio, the export time and the file size
+against the exported weights, and fails if the outputs differ by more than
+1e-4.
 """
 import argparse
 import os.path as osp
@@ -49,6 +53,9 @@ def parse_args(argv=None):
                         help="export the backbone's feature maps only")
     parser.add_argument('--opset', type=int, default=DEFAULT_OPSET,
                         help=f'ONNX opset, 14-20 (default {DEFAULT_OPSET})')
+    parser.add_argument('--batch', type=int, default=1,
+                        help='batch size of the check and the timing (the '
+                        'file serves any batch; default 1)')
     parser.add_argument('--repeats', type=int, default=3,
                         help='timed runs per latency, after one warm-up '
                         '(default 3; the median is printed)')
@@ -73,27 +80,43 @@ def load_weights(model, checkpoint):
 def main(argv=None):
     args = parse_args(argv)
     from mmmamba.deploy import (check_opset, check_shape, export_module,
-                                export_onnx, verify_onnx)
+                                export_onnx, verify_onnx, weight_bytes)
     shape = check_shape(args.shape)
     check_opset(args.opset)
+    if args.batch < 1:
+        raise ToolError(f'--batch must be >= 1, got {args.batch}')
     check_output_file(args.out)  # before minutes of tracing
     check_checkpoint_path(args.checkpoint)
     model, _ = build_from_config(args.config, args.cfg_options)
     load_weights(model, args.checkpoint)
     model.eval()
     module, names = export_module(model, shape, args.backbone_only)
-    print(f'exporting {", ".join(names)} at a fixed input of '
-          f'1x3x{shape[0]}x{shape[1]} (the dilated attention\'s dilation '
-          f'depends on the map size: export again for another size)')
-    export_onnx(module, names, shape, args.out, args.opset)
-    result = verify_onnx(args.out, module, names, shape, args.repeats)
-    print(f'wrote {args.out} (opset {args.opset})')
+    print(f'exporting {", ".join(names)} at a fixed input size of '
+          f'Nx3x{shape[0]}x{shape[1]}, any batch N (the dilated attention\'s '
+          f'dilation depends on the map size: export again for another size)')
+    seconds = export_onnx(module, names, shape, args.out, args.opset)
+    weights = weight_bytes(module)
+    size = osp.getsize(args.out)
+    print(f'wrote {args.out} (opset {args.opset}) in {seconds:.1f} s: '
+          f'{size / 1e6:.1f} MB, {size / weights:.2f}x the fp32 weights '
+          f'({weights / 1e6:.1f} MB)')
+    result = verify_onnx(args.out, module, names, shape, args.repeats,
+                         batch=args.batch)
+    result.update(export_seconds=seconds, file_bytes=size,
+                  weight_bytes=weights,
+                  speedup=result['torch_seconds'] / result['ort_seconds'])
     print(f'onnxruntime vs PyTorch: max relative error '
           f'{result["max_error"]:.2e} (tolerance 1e-4)')
-    print(f'latency (CPU, median of {args.repeats}): onnxruntime '
-          f'{result["ort_seconds"] * 1e3:.1f} ms, PyTorch '
-          f'{result["torch_seconds"] * 1e3:.1f} ms '
-          f'({torch.get_num_threads()} torch threads)')
+    spread = {name: '-'.join(f'{t * 1e3:.0f}' for t in (min(times),
+                                                         max(times)))
+              for name, times in (('ort', result['ort_times']),
+                                  ('torch', result['torch_times']))}
+    print(f'latency at batch {args.batch} (CPU, {torch.get_num_threads()} '
+          f'threads each, median of {args.repeats} (range), in turn): '
+          f'onnxruntime {result["ort_seconds"] * 1e3:.1f} ms '
+          f'({spread["ort"]}), PyTorch {result["torch_seconds"] * 1e3:.1f} '
+          f'ms ({spread["torch"]}): onnxruntime is {result["speedup"]:.2f}x '
+          f'as fast as PyTorch')
     return result
 
 

@@ -1,13 +1,14 @@
 """The selective scan that returns every state, ``selective_scan_states``
-(A2SSM): checks (:mod:`.checks`), the reference (:mod:`.reference`) and its
-ONNX formulation (:mod:`.matmul_scan`), the custom op and compiled-kernel
-calls (:mod:`.library`), the Triton kernels (:mod:`.triton`)."""
+(A2SSM): checks (:mod:`.checks`), the reference (:mod:`.reference`), its
+matmul formulation (:mod:`.matmul_scan`) and the formulation exported to
+ONNX (:mod:`.onnx`), the custom op and compiled-kernel calls
+(:mod:`.library`), the Triton kernels (:mod:`.triton`)."""
 import torch
 
 from ..dispatch import choose_backend
 from . import library  # noqa: F401  (registers the op and torch.ops.mmmamba)
 from .checks import check_scan_args
-from .matmul_scan import selective_scan_states_matmul
+from .onnx import selective_scan_states_onnx
 from .reference import selective_scan_states_reference
 
 __all__ = ['selective_scan_states', 'selective_scan_states_reference']
@@ -17,13 +18,14 @@ def selective_scan_states(u, delta, A, B, delta_bias=None,
                           delta_softplus=True):
     """All scan states; see :func:`selective_scan_states_reference`.
 
-    While exporting to ONNX the reference runs its matmul formulation
-    (:mod:`.matmul_scan`: the same recurrence with no unrolled loop).
+    While exporting to ONNX the reference runs as
+    :func:`.onnx.selective_scan_states_onnx` (the same chunked scan, written
+    for the exporter).
     """
     check_scan_args(u, delta, A, B, delta_bias)
     backend = choose_backend('selective_scan_states', u)
     if backend == 'reference':
-        scan = (selective_scan_states_matmul if torch.onnx.is_in_onnx_export()
+        scan = (selective_scan_states_onnx if torch.onnx.is_in_onnx_export()
                 else selective_scan_states_reference)
         return scan(u, delta, A, B, delta_bias, delta_softplus)
     if B.dim() == 4:

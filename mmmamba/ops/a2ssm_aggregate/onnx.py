@@ -1,0 +1,24 @@
+"""The fused A2SSM aggregation in the exported formulation: the states laid
+out as values once, then both halves through
+:func:`~mmmamba.ops.neighborhood.onnx.na2d_av_onnx` (row gathers, band
+matrices and matmuls instead of a gather of every neighbour)."""
+import torch
+
+from ..neighborhood.onnx import na2d_av_onnx
+from .reference import states_as_values
+
+__all__ = ['a2ssm_aggregate_onnx']
+
+
+def a2ssm_aggregate_onnx(attn_local, attn_dilated, states, kernel, dil):
+    """``a2ssm_aggregate_reference`` (same arguments, already checked:
+    ``kernel`` and ``dil`` are pairs) for the ONNX graph."""
+    half = attn_local.shape[1]
+    height, width = states.shape[-2:]
+    values = states_as_values(states, *attn_local.shape[2:4])  # B,G,Hp,Wp,d
+    attn_local, attn_dilated = (a.to(states.dtype)
+                                for a in (attn_local, attn_dilated))
+    local = na2d_av_onnx(attn_local, values[:, :half], kernel, (1, 1))
+    dilated = na2d_av_onnx(attn_dilated, values[:, half:], kernel, dil)
+    out = torch.cat([local, dilated], dim=1)[:, :, :height, :width]
+    return out.permute(0, 1, 4, 2, 3).contiguous()  # B, G, d, H, W
