@@ -1,7 +1,6 @@
 """The selective scan that returns every state, ``selective_scan_states``
-(A2SSM): checks (:mod:`.checks`), the reference (:mod:`.reference`), its
-matmul formulation (:mod:`.matmul_scan`) and the formulation exported to
-ONNX (:mod:`.onnx`), the custom op and compiled-kernel calls
+(A2SSM): checks (:mod:`.checks`), the reference (:mod:`.reference`), the
+formulation exported to ONNX (:mod:`.onnx`), the custom op and compiled-kernel calls
 (:mod:`.library`), the Triton kernels (:mod:`.triton`)."""
 import torch
 

@@ -5,8 +5,9 @@ positive permutations, which the TorchScript exporter writes correctly.
 
 Each chunk level is a loop of ``T`` multiply-adds over tensors holding every
 chunk (``T`` Mul/Add pairs of ``L / T`` elements), so the graph's work is
-linear in ``L``; the ``T × T`` decay matrices of :mod:`.matmul_scan` cost
-``T`` times more memory traffic, which dominated onnxruntime's run time.
+linear in ``L``; solving each chunk by a ``T × T`` decay matrix instead (as
+an earlier export did) cost ``T`` times more memory traffic, which dominated
+onnxruntime's run time.
 """
 import torch
 import torch.nn.functional as F
