@@ -10,7 +10,7 @@ and accumulate in :func:`compute_dtype` of ``T``.
 import torch
 
 __all__ = ['compute_dtype', 'accumulation_dtype', 'kernel_dtype', 'contiguous_as',
-           'empty_like_contiguous']
+           'empty_like_contiguous', 'cast_like']
 
 
 def compute_dtype(*tensors):
@@ -48,3 +48,9 @@ def empty_like_contiguous(like):
     """An uninitialised contiguous tensor of ``like``'s shape, dtype and
     device (what the custom ops' fake implementations return)."""
     return like.new_empty(like.shape)
+
+
+def cast_like(tensor, like):
+    """``tensor`` in ``like``'s dtype (None when ``like`` is None: the
+    gradient of an absent optional input)."""
+    return None if like is None else tensor.to(like.dtype)

@@ -14,6 +14,7 @@ Kernel contract (every backend): ``forward(*inputs)`` and
 the op's ``checks`` module (tensors of any strides and any float dtype) and
 return results in the dtypes documented by the op's ``library`` module.
 """
+import functools
 import importlib
 from typing import Callable, NamedTuple, Optional
 
@@ -76,20 +77,27 @@ def _contiguous(out):
     return tuple(None if t is None else t.contiguous() for t in out)
 
 
+def _returning_contiguous(function):
+    def run(*args):
+        return _contiguous(function(*args))
+    return run
+
+
+@functools.lru_cache(maxsize=None)
 def kernels(name, backend):
     """``(forward, backward)`` of ``backend``'s kernel for op ``name``,
-    returning contiguous tensors. Imports the backend on first use."""
+    returning contiguous tensors. Imports the backend on first use; looked
+    up once per (op, backend), since every custom-op call asks."""
     op = get_op(name)
     if backend in COMPILED_BACKENDS:
         from .extension import compiled_backend
         target = compiled_backend(backend)
-        forward = lambda *a: op.compiled_forward(target, *a)  # noqa: E731
-        backward = lambda *a: op.compiled_backward(target, *a)  # noqa: E731
+        forward = functools.partial(op.compiled_forward, target)
+        backward = functools.partial(op.compiled_backward, target)
     elif has_kernel(name, backend):
         module = importlib.import_module(op.triton_module)
         forward = getattr(module, f'{name}_forward')
         backward = getattr(module, f'{name}_backward')
     else:
         raise ValueError(f'the {backend} backend has no kernel for {name}.')
-    return (lambda *a: _contiguous(forward(*a)),
-            lambda *a: _contiguous(backward(*a)))
+    return _returning_contiguous(forward), _returning_contiguous(backward)

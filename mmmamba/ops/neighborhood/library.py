@@ -29,14 +29,10 @@ from typing import List, Optional, Tuple
 import torch
 from torch import Tensor
 
-from ..dtypes import accumulation_dtype, contiguous_as, empty_like_contiguous
+from ..dtypes import (accumulation_dtype, cast_like, contiguous_as,
+                      empty_like_contiguous)
 from ..registry import Op, kernels, register_op
 from .reference import na2d_av_reference, na2d_qk_reference
-
-
-def _cast(tensor, like):
-    """``tensor`` in ``like``'s dtype (None when ``like`` is None)."""
-    return None if like is None else tensor.to(like.dtype)
 
 
 # na2d_qk ---------------------------------------------------------------------
@@ -55,7 +51,7 @@ def qk_compiled_backward(backend, grad, query, key, rpb, kernel, dilation):
                                contiguous_as(grad, T), contiguous_as(query, T),
                                contiguous_as(key, T), rpb is not None,
                                *kernel, *dilation)
-    return _cast(dq, query), _cast(dk, key), _cast(drpb, rpb)
+    return cast_like(dq, query), cast_like(dk, key), cast_like(drpb, rpb)
 
 
 register_op(Op('na2d_qk', na2d_qk_reference, qk_compiled_forward,
@@ -120,7 +116,7 @@ def av_compiled_backward(backend, grad, attn, value, kernel, dilation):
     dattn, dv = backend.run('na2d_av_backward', value.device,
                             contiguous_as(grad, T), contiguous_as(attn, T),
                             contiguous_as(value, T), *kernel, *dilation)
-    return _cast(dattn, attn), _cast(dv, value)
+    return cast_like(dattn, attn), cast_like(dv, value)
 
 
 register_op(Op('na2d_av', na2d_av_reference, av_compiled_forward,

@@ -23,8 +23,8 @@ from typing import Optional, Tuple
 import torch
 from torch import Tensor
 
-from ..dtypes import (accumulation_dtype, compute_dtype, contiguous_as,
-                      empty_like_contiguous)
+from ..dtypes import (accumulation_dtype, cast_like, compute_dtype,
+                      contiguous_as, empty_like_contiguous)
 from ..registry import Op, kernels, register_op
 from .reference import selective_scan_states_reference
 
@@ -42,11 +42,6 @@ def _compiled_inputs(backend, u, delta, A, B, delta_bias):
             contiguous_as(B, T), contiguous_as(delta_bias, acc))
 
 
-def _cast(tensor, like):
-    """``tensor`` in ``like``'s dtype (None when ``like`` is None)."""
-    return None if like is None else tensor.to(like.dtype)
-
-
 def compiled_forward(backend, u, delta, A, B, delta_bias, delta_softplus):
     h = backend.run('selective_scan_forward', u.device,
                     *_compiled_inputs(backend, u, delta, A, B, delta_bias),
@@ -61,8 +56,8 @@ def compiled_backward(backend, grad, u, delta, A, B, delta_bias,
     du, ddelta, dA, dB, dbias = backend.run(
         'selective_scan_backward', u.device, contiguous_as(grad, acc),
         contiguous_as(h, acc), *inputs, bool(delta_softplus))
-    return (_cast(du, u), _cast(ddelta, delta), _cast(dA, A), _cast(dB, B),
-            _cast(dbias, delta_bias))
+    return (cast_like(du, u), cast_like(ddelta, delta), cast_like(dA, A), cast_like(dB, B),
+            cast_like(dbias, delta_bias))
 
 
 register_op(Op(OP, selective_scan_states_reference, compiled_forward,
