@@ -38,7 +38,7 @@ quiet_third_party_warnings()
 
 from _checks import (check_config_path, follow_training_length,  # noqa
                      loop_length, warn_unknown_options)
-from _errors import DEBUG_HELP  # noqa: E402
+from _errors import DEBUG_HELP, ToolError  # noqa: E402
 from mmengine.config import DictAction  # noqa: E402  (after the filter)
 from mmengine.logging import print_log  # noqa: E402
 
@@ -184,19 +184,19 @@ def add_allow_partial_arg(parser):
 
 def read_model_checkpoint(filename):
     """``(checkpoint, state_dict)`` of a detector / segmentor checkpoint
-    (path or http(s) URL), read weights-only; exits with the reason if it is
-    not one."""
+    (path or http(s) URL), read weights-only; a ToolError with the reason if
+    it is not one."""
     from mmmamba.models.utils.checkpoint import (extract_state_dict,
                                                  load_checkpoint_file)
     try:
         checkpoint = load_checkpoint_file(filename)
         return checkpoint, extract_state_dict(checkpoint)
     except (OSError, RuntimeError, KeyError, TypeError) as err:
-        raise SystemExit(f'error: {err}') from err
+        raise ToolError(str(err)) from err
 
 
 def check_checkpoint_fits(model, state_dict, filename, allow_partial=False):
-    """Exit (status 1) listing the first missing / unexpected / mismatched
+    """Raise a ToolError listing the first missing / unexpected / mismatched
     tensors when ``state_dict`` does not fit ``model``; with
     ``allow_partial`` log that as a warning and go on."""
     import logging
@@ -212,8 +212,8 @@ def check_checkpoint_fits(model, state_dict, filename, allow_partial=False):
     message = (f'checkpoint {filename} does not fit the {type(model).__name__}'
                f' of the config: {problems}')
     if not allow_partial:
-        raise SystemExit(f'error: {message}. Is it the checkpoint of this '
-                         f'config? (--allow-partial loads it anyway)')
+        raise ToolError(f'{message}. Is it the checkpoint of this config? '
+                        f'(--allow-partial loads it anyway)')
     print_log(f'{message}; loading it anyway (--allow-partial)',
               logger='current', level=logging.WARNING)
 
