@@ -103,13 +103,14 @@ def main(argv=None):
     args = parse_args(argv)
     from mmmamba.deploy import (check_opset, check_shape, export_module,
                                 export_onnx, verify_onnx, weight_bytes)
+    from mmmamba.deploy.metadata import model_metadata, write_metadata
     shape = check_shape(args.shape)
     check_opset(args.opset)
     if args.batch < 1:
         raise ToolError(f'--batch must be >= 1, got {args.batch}')
     check_output_file(args.out)  # before minutes of tracing
     check_checkpoint_path(args.checkpoint)
-    model, _ = build_from_config(args.config, args.cfg_options)
+    model, cfg = build_from_config(args.config, args.cfg_options)
     load_weights(model, args.checkpoint)
     model.eval()
     module, names = export_module(model, shape, args.backbone_only)
@@ -117,6 +118,9 @@ def main(argv=None):
           f'Nx3x{shape[0]}x{shape[1]}, any batch N (the dilated attention\'s '
           f'dilation depends on the map size: export again for another size)')
     seconds = export_onnx(module, names, shape, args.out, args.opset)
+    task = {'dets': 'detection', 'seg_logits': 'segmentation'}.get(
+        names[0], 'backbone')
+    write_metadata(args.out, model_metadata(cfg, task, shape))
     weights = weight_bytes(module)
     size = osp.getsize(args.out)
     print(f'wrote {args.out} (opset {args.opset}) in {seconds:.1f} s: '
