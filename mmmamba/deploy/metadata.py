@@ -18,7 +18,8 @@ TASKS = ('segmentation', 'detection', 'backbone')
 DRAW_SCORE_THR = 0.3
 # keys whose values are JSON (the rest are plain strings)
 JSON_KEYS = ('input_hw', 'mean', 'std', 'bgr_to_rgb', 'pad_value',
-             'keep_ratio', 'classes', 'palette', 'score_thr')
+             'size_divisor', 'keep_ratio', 'align_corners', 'classes',
+             'palette', 'score_thr', 'mask_thr')
 
 
 def _dataset_metainfo(cfg, task):
@@ -37,6 +38,12 @@ def _dataset_metainfo(cfg, task):
         info = {**getattr(cls, 'METAINFO', {}), **info}
     classes = [str(c) for c in info.get('classes', ())]
     palette = [[int(v) for v in color] for color in info.get('palette', ())]
+    # a dataset without a full palette: distinct fixed colours (golden-ratio
+    # hues), so that every class can be drawn
+    for i in range(len(palette), len(classes)):
+        h6 = (i * 0.618034) % 1.0 * 6
+        rgb = (abs(h6 - 3) - 1, 2 - abs(h6 - 2), 2 - abs(h6 - 4))
+        palette.append([int(255 * min(max(c, 0), 1)) for c in rgb])
     return classes, palette
 
 
@@ -49,6 +56,28 @@ def _keep_ratio(cfg):
     return True
 
 
+def _size_divisor(pre):
+    """The data preprocessor's padding multiple (mmdet's
+    ``pad_size_divisor``, mmseg's ``size_divisor`` or its test-time one), or
+    None."""
+    test_cfg = pre.get('test_cfg', None) or {}
+    for value in (pre.get('pad_size_divisor', None),
+                  pre.get('size_divisor', None),
+                  test_cfg.get('size_divisor', None)):
+        if value:
+            return int(value)
+    return None
+
+
+def _align_corners(cfg):
+    """The decode head's ``align_corners`` (mmseg resizes the logits to the
+    original image with it)."""
+    head = cfg.model.get('decode_head', None) or {}
+    if isinstance(head, (list, tuple)):  # cascade heads: the last predicts
+        head = head[-1]
+    return bool(head.get('align_corners', False))
+
+
 def model_metadata(cfg, task, shape):
     """The ``metadata_props`` of the export of ``cfg``'s model at the fixed
     input size ``shape`` (H, W), as ``{key: str}`` with :data:`PREFIX`.
@@ -57,7 +86,11 @@ def model_metadata(cfg, task, shape):
     preprocessor subtracts / divides by, in its channel order after its
     ``bgr_to_rgb`` swap (none: 0 / 1); ``pad_value`` is what the padded
     border holds after normalisation (mmdet's ``pad_value``, mmseg's
-    ``pad_val``: both pad the normalised image).
+    ``pad_val``: both pad the normalised image). Detections also carry the
+    drawing's score threshold and the mask head's binarisation threshold
+    (``test_cfg.rcnn.mask_thr_binary``); segmentations the decode head's
+    ``align_corners``. ``size_divisor`` is there when the preprocessor pads
+    to a multiple (the graph's fixed size already is one).
     """
     if task not in TASKS:
         raise ValueError(f'task must be one of {TASKS}, got {task!r}')
@@ -68,10 +101,16 @@ def model_metadata(cfg, task, shape):
     values = dict(task=task, input_hw=[int(s) for s in shape], mean=mean,
                   std=std, bgr_to_rgb=bool(pre.get('bgr_to_rgb', False)),
                   pad_value=pad_value, keep_ratio=_keep_ratio(cfg))
+    if _size_divisor(pre):
+        values['size_divisor'] = _size_divisor(pre)
     if task != 'backbone':
         values['classes'], values['palette'] = _dataset_metainfo(cfg, task)
+    if task == 'segmentation':
+        values['align_corners'] = _align_corners(cfg)
     if task == 'detection':
         values['score_thr'] = DRAW_SCORE_THR
+        rcnn = (cfg.model.get('test_cfg', None) or {}).get('rcnn', None) or {}
+        values['mask_thr'] = float(rcnn.get('mask_thr_binary', 0.5))
     return {PREFIX + key: (json.dumps(value) if key in JSON_KEYS else value)
             for key, value in values.items()}
 
