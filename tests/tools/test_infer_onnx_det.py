@@ -103,3 +103,50 @@ def test_detector_runs_without_torch_and_draws(runtime_venv,  # noqa: F811
     picture = cv2.imread(str(out))
     # input | prediction, each enlarged to >= 512 px on its long side
     assert picture.shape[1] >= 2 * 512 and picture.shape[0] >= 320
+
+
+def test_undo_resize_and_paste_equal_mmdets_mask_head():
+    """Synthetic outputs of a graph fed an image stretched to fill it
+    (keep_ratio False: different x and y factors), one row past the
+    detections, boxes over the border and tiny: infer_onnx's boxes and
+    masks on the original image equal mmdet's FCNMaskHead.predict_by_feat
+    (boxes divided by the scale factor, masks pasted and thresholded)."""
+    from mmdet.models.roi_heads.mask_heads import FCNMaskHead
+    from mmengine.config import ConfigDict
+    from mmengine.structures import InstanceData
+    infer = load_tool('deploy/infer_onnx')
+    original, size, classes = (61, 93), SHAPE, 3
+    rng = np.random.default_rng(2)
+    boxes = np.float32([[10.5, 8.25, 70.0, 60.75], [90.0, 50.0, 131.0, 99.0],
+                        [3.0, 4.0, 7.5, 6.0], [0, 0, 0, 0]])
+    scores = np.float32([0.9, 0.7, 0.4, 0.0])
+    labels = np.int64([2, 0, 1, -1])
+    probs = np.stack([cv2.GaussianBlur(rng.random((28, 28), np.float32),
+                                       (7, 7), 3) for _ in labels])
+    probs = (probs - probs.min()) / (probs.max() - probs.min())  # 0..1
+    probs[2] = 0.8  # the tiny box: all in
+    outputs = [np.concatenate([boxes, scores[:, None]], 1)[None],
+               labels[None], probs[None]]
+    meta = dict(mask_thr=0.5)
+    got = infer.detections(outputs, ['dets', 'labels', 'masks'], size,
+                           original, meta, score_thr=0.0)
+    valid = labels >= 0
+    head = FCNMaskHead(num_classes=classes)
+    per_class = np.zeros((valid.sum(), classes, 28, 28), np.float32)
+    per_class[np.arange(valid.sum()), labels[valid]] = probs[valid]
+    results = InstanceData(bboxes=torch.from_numpy(boxes[valid]),
+                           labels=torch.from_numpy(labels[valid]),
+                           scores=torch.from_numpy(scores[valid]))
+    scale = (size[1] / original[1], size[0] / original[0])  # (w, h)
+    img_meta = dict(scale_factor=scale, ori_shape=original,
+                    img_shape=size)
+    want = head.predict_by_feat(
+        (torch.from_numpy(per_class), ), [results], [img_meta],
+        ConfigDict(mask_thr_binary=0.5), rescale=True,
+        activate_map=True)[0]
+    assert np.allclose(got[0], want.bboxes.numpy(), rtol=1e-6, atol=1e-5)
+    assert (got[1] == want.labels.numpy()).all()
+    assert np.allclose(got[2], want.scores.numpy())
+    assert got[3].shape == (3, *original)
+    assert got[3].any(axis=(1, 2)).all()
+    assert (got[3] == want.masks.numpy()).all()
