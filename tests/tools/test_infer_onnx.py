@@ -3,9 +3,6 @@ numpy and OpenCV alone (a venv of requirements/onnx_runtime.txt, without
 torch) and predicts what mmseg's own inference predicts on the same image;
 its preprocessing, resize rule and mask pasting match OpenMMLab's."""
 import copy
-import hashlib
-import os
-import os.path as osp
 import subprocess
 import sys
 
@@ -14,39 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from tools_helpers import QUICK_SEG, ROOT, load_tool
+from tools_helpers import INFER, QUICK_SEG, load_tool, run_in_venv
 
-REQUIREMENTS = osp.join(ROOT, 'requirements', 'onnx_runtime.txt')
-INFER = osp.join(ROOT, 'tools', 'deploy', 'infer_onnx.py')
 SHAPE = (128, 128)  # the graph's input size (H, W)
-
-
-@pytest.fixture(scope='session')
-def runtime_venv():
-    """A venv holding requirements/onnx_runtime.txt and nothing else, made
-    once per content of that file (kept in <repo>/.venv-onnx-runtime)."""
-    venv = osp.join(ROOT, '.venv-onnx-runtime')
-    with open(REQUIREMENTS, 'rb') as f:
-        key = hashlib.sha256(f.read()).hexdigest()
-    ready = osp.join(venv, '.ready')
-    if not (osp.exists(ready) and open(ready).read() == key):
-        subprocess.run([sys.executable, '-m', 'venv', '--clear', venv],
-                       check=True, timeout=300)
-        subprocess.run([osp.join(venv, 'bin', 'pip'), 'install', '-q',
-                        '--no-deps', '-r', REQUIREMENTS], check=True,
-                       timeout=900)
-        with open(ready, 'w') as f:
-            f.write(key)
-    return osp.join(venv, 'bin', 'python')
-
-
-def run_in_venv(python, *args):
-    """``python *args`` outside the repository (whose folders would be
-    importable from the working directory), without PYTHONPATH."""
-    env = {k: v for k, v in os.environ.items() if k != 'PYTHONPATH'}
-    return subprocess.run([python, *args], env=env, capture_output=True,
-                          text=True, timeout=300, cwd=osp.dirname(python))
-
 
 @pytest.fixture(scope='module')
 def image(tmp_path_factory):

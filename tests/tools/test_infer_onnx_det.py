@@ -9,8 +9,7 @@ import torch
 
 from mmmamba.deploy.det_check import (BOX_IOU, MASK_IOU, SCORE_TOL,
                                       match_detections)
-from test_infer_onnx import INFER, run_in_venv, runtime_venv  # noqa: F401
-from tools_helpers import QUICK_DET, load_tool
+from tools_helpers import INFER, QUICK_DET, load_tool, run_in_venv
 
 SHAPE = (96, 128)  # the graph's input (H, W): multiples of 32
 # 60×96 resizes (×4/3, keeping the ratio) to 80×128, which both the tool
@@ -92,7 +91,7 @@ def test_detections_equal_mmdet_inference(detector, image, tmp_path,
     assert match['worst_mask_iou'] >= MASK_IOU, match
 
 
-def test_detector_runs_without_torch_and_draws(runtime_venv,  # noqa: F811
+def test_detector_runs_without_torch_and_draws(runtime_venv,
                                                detector, image, tmp_path):
     out = tmp_path / 'det.png'
     proc = run_in_venv(runtime_venv, INFER, str(detector[0]), str(image),
