@@ -35,10 +35,10 @@ def match_detections(actual, expected):
 
     Each expected detection, best first, takes the unmatched actual one of
     its label, within the score tolerance, that overlaps it most. Returns
-    ``dict(count, expected_count, unmatched, worst_box_iou,
-    worst_score_diff, worst_mask_iou)``: ``unmatched`` counts the expected
-    detections without a partner at IoU >= :data:`BOX_IOU` (and the actual
-    ones left over)."""
+    ``dict(count, expected_count, missing, extra, unmatched, worst_box_iou,
+    worst_score_diff, worst_mask_iou)``: ``missing`` counts the expected
+    detections without a partner at IoU >= :data:`BOX_IOU`, ``extra`` the
+    actual ones left over, ``unmatched`` both."""
     free = np.ones(len(actual['scores']), bool)
     worst_iou, worst_score, worst_mask = 1.0, 0.0, 1.0
     unmatched = 0
@@ -59,18 +59,17 @@ def match_detections(actual, expected):
             worst_mask = min(worst_mask, mask_iou(actual['masks'][j],
                                                   expected['masks'][i]))
     return dict(count=len(actual['scores']),
-                expected_count=len(expected['scores']),
-                unmatched=unmatched + int(free.sum()),
+                expected_count=len(expected['scores']), missing=unmatched,
+                extra=int(free.sum()), unmatched=unmatched + int(free.sum()),
                 worst_box_iou=worst_iou, worst_score_diff=worst_score,
                 worst_mask_iou=worst_mask)
 
 
 def merge_matches(matches):
     """One summary of several :func:`match_detections` results."""
+    summed = ('count', 'expected_count', 'missing', 'extra', 'unmatched')
     return dict(
-        count=sum(m['count'] for m in matches),
-        expected_count=sum(m['expected_count'] for m in matches),
-        unmatched=sum(m['unmatched'] for m in matches),
+        **{key: sum(m[key] for m in matches) for key in summed},
         worst_box_iou=min(m['worst_box_iou'] for m in matches),
         worst_score_diff=max(m['worst_score_diff'] for m in matches),
         worst_mask_iou=min(m['worst_mask_iou'] for m in matches))
@@ -82,9 +81,10 @@ def check_match(match, what='the export'):
     bars."""
     if match['unmatched'] or match['worst_mask_iou'] < MASK_IOU:
         raise DetectionMismatchError(
-            f'{what}: {match["unmatched"]} detections without a partner '
-            f'(same label, score within {SCORE_TOL:g}, box IoU >= '
-            f'{BOX_IOU}) among {match["count"]} exported and '
-            f'{match["expected_count"]} of mmdet; worst mask IoU '
+            f'{what}: {match["missing"]} of mmdet\'s '
+            f'{match["expected_count"]} detections without a partner (same '
+            f'label, score within {SCORE_TOL:g}, box IoU >= {BOX_IOU}), '
+            f'{match["extra"]} of the {match["count"]} exported ones left '
+            f'over; worst mask IoU '
             f'{match["worst_mask_iou"]:.4f} (>= {MASK_IOU} needed): the '
             f'export is not faithful, do not deploy it.')

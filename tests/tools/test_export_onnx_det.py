@@ -213,6 +213,6 @@ def test_detector_refuses_opsets_without_half_pixel_roi_align(
 def test_detection_mismatch_error_names_the_bars():
     from mmmamba.deploy.det_check import check_match
     with pytest.raises(DetectionMismatchError, match='IoU >= 0.99'):
-        check_match(dict(count=2, expected_count=2, unmatched=1,
-                         worst_box_iou=1.0, worst_score_diff=0.0,
-                         worst_mask_iou=1.0))
+        check_match(dict(count=2, expected_count=2, missing=1, extra=1,
+                         unmatched=2, worst_box_iou=1.0,
+                         worst_score_diff=0.0, worst_mask_iou=1.0))

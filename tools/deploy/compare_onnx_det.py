@@ -161,11 +161,12 @@ def main(argv=None):
               f'{onnx_metrics[key]:.4f} (difference '
               f'{onnx_metrics[key] - torch_metrics[key]:+.4f}); PyTorch '
               f'with its own order of equal scores {as_is[key]:.4f}')
-    print(f'detections: {match["expected_count"]} of mmdet, '
-          f'{match["count"]} of onnxruntime, {match["unmatched"]} without a '
-          f'partner (same label, box IoU >= 0.99, score within 1e-3); '
-          f'matched: worst box IoU {match["worst_box_iou"]:.4f}, worst mask '
-          f'IoU {match["worst_mask_iou"]:.4f}')
+    print(f'detections: {match["expected_count"] - match["missing"]} of '
+          f'mmdet\'s {match["expected_count"]} have a partner among the '
+          f'{match["count"]} of onnxruntime (same label, box IoU >= 0.99, '
+          f'score within 1e-3; {match["extra"]} of onnxruntime\'s left '
+          f'over); matched: worst box IoU {match["worst_box_iou"]:.4f}, '
+          f'worst mask IoU {match["worst_mask_iou"]:.4f}')
     worst = max(keys, key=lambda k: abs(onnx_metrics[k] - torch_metrics[k]))
     if abs(onnx_metrics[worst] - torch_metrics[worst]) > MAP_TOL:
         raise ToolError(f'{worst} of onnxruntime and PyTorch differ by more '
