@@ -216,3 +216,19 @@ def test_detection_mismatch_error_names_the_bars():
         check_match(dict(count=2, expected_count=2, missing=1, extra=1,
                          unmatched=2, worst_box_iou=1.0,
                          worst_score_diff=0.0, worst_mask_iou=1.0))
+
+
+def test_compare_tool_refuses_what_it_cannot_compare(quick_det, tmp_path):
+    options, checkpoint, _, _ = quick_det
+    compare = load_tool('deploy/compare_onnx_det')
+    with pytest.raises(compare.ToolError, match='does not exist'):
+        compare.main([QUICK_DET, checkpoint, str(tmp_path / 'no.onnx')])
+    conv = tmp_path / 'conv.onnx'  # an export that is not a detector
+    torch.onnx.export(torch.nn.Conv2d(3, 2, 1), (torch.zeros(1, 3, 8, 8), ),
+                      str(conv), dynamo=False, input_names=['image'],
+                      output_names=['seg_logits'])
+    with pytest.raises(compare.ToolError, match='not a whole-detector'):
+        compare.main([QUICK_DET, checkpoint, str(conv), '--cfg-options',
+                      *options])
+    with pytest.raises(compare.ToolError, match='larger than the export'):
+        compare.pad_to(torch.zeros(1, 3, 130, 64), SHAPE, 0.0)
