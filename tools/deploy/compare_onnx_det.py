@@ -114,11 +114,13 @@ def run(model, cfg, session):
         images = pad_to(batch['inputs'], shape, pad_value)
         for sample in batch['data_samples']:
             sample.set_metainfo(dict(batch_input_shape=shape, pad_shape=shape))
-        with torch.no_grad():
-            as_is = model.predict(images, batch['data_samples'],
+        samples = batch['data_samples']
+        with torch.no_grad():  # predict fills in the samples it is given
+            as_is = model.predict(images, [s.clone() for s in samples],
                                   rescale=True)
             with index_order_ties():
-                expected = model.predict(images, batch['data_samples'],
+                expected = model.predict(images,
+                                         [s.clone() for s in samples],
                                          rescale=True)
         sizes = np.array([s.img_shape[:2] for s in batch['data_samples']],
                          np.int64)
