@@ -76,7 +76,10 @@ def stable_nms(boxes, scores, iou_threshold, offset=0, score_threshold=0,
     suppresses) with equal scores taken in index order, as ONNX's
     ``NonMaxSuppression`` does (mmcv's C++ sort leaves their order to the
     sort algorithm)."""
-    assert offset == 0 and score_threshold == 0 and max_num == -1
+    if (offset, score_threshold, max_num) != (0, 0, -1):
+        raise ValueError('stable_nms implements the nms of mmdet\'s '
+                         'configs only (offset 0, no score threshold, no '
+                         'max_num)')
     order = scores.sort(descending=True, stable=True)[1]
     ranked = boxes[order]  # (n, 4)
     areas = (ranked[:, 2] - ranked[:, 0]) * (ranked[:, 3] - ranked[:, 1])

@@ -106,3 +106,19 @@ def test_multi_level_roi_align_in_onnxruntime_as_mmdet(
         ref = extractor(feats, torch.cat([batch[:, None].float(), boxes], 1))
     torch.testing.assert_close(torch.from_numpy(pooled), ref, rtol=1e-4,
                                atol=1e-5)
+
+
+def test_stable_nms_is_mmcv_nms_with_ties_in_index_order():
+    from mmcv.ops import nms
+
+    from mmmamba.deploy.det_reference import stable_nms
+    gen = torch.Generator().manual_seed(0)
+    boxes = random_boxes(gen, (400, ))
+    scores = torch.rand(400, generator=gen)
+    dets, keep = stable_nms(boxes, scores, 0.5)
+    ref_dets, ref_keep = nms(boxes, scores, 0.5)
+    assert keep.tolist() == ref_keep.tolist() and 20 < len(keep) < 400
+    torch.testing.assert_close(dets, ref_dets)
+    same = torch.tensor([[0., 0., 10., 10.], [1., 0., 11., 10.]] * 2)
+    _, keep = stable_nms(same, torch.ones(4), 0.5)  # all tied: index order
+    assert keep.tolist() == [0]
