@@ -6,9 +6,11 @@ axis ``N`` is dynamic: one file serves any batch size):
 
 - a segmentor (mmseg ``EncoderDecoder``): ``seg_logits``, its
   ``encode_decode`` at the input size (``N × classes × H × W``);
-- a detector, or any model with ``backbone_only``: the backbone's maps
-  ``backbone_<i>``, then (detectors, unless ``backbone_only``) the neck's
-  ``neck_<i>``. NMS, RoIAlign and the box/mask heads are not exported.
+- a two-stage detector (Mask R-CNN, Cascade Mask R-CNN): ``dets``,
+  ``labels`` and ``masks``, the whole detector (:mod:`.detector`);
+- another detector, or any model with ``backbone_only``: the backbone's
+  maps ``backbone_<i>``, then (unless ``backbone_only``) the neck's
+  ``neck_<i>``.
 
 The graph is fixed to H × W: the dilation of the dilated attention
 (``min(n // K, K)``) and the small-map padding depend on each stage's map
@@ -87,6 +89,10 @@ def export_module(model, shape, backbone_only=False):
     """``(module, output_names)``: what :func:`export_onnx` exports."""
     if not backbone_only and hasattr(model, 'encode_decode'):
         return SegLogits(model, shape).eval(), ['seg_logits']
+    if not backbone_only and getattr(model, 'roi_head', None) is not None:
+        from .detector import DetectorOutputs
+        module = DetectorOutputs(model, shape).eval()
+        return module, module.output_names
     if not hasattr(model, 'backbone'):
         raise ValueError(f'{type(model).__name__} has no backbone: export '
                          f'an mmseg segmentor or an mmdet detector.')
@@ -146,13 +152,21 @@ def export_onnx(module, output_names, shape, path, opset=DEFAULT_OPSET):
     ``N × 3 × H × W`` input (``N`` dynamic), with the TorchScript exporter;
     returns the seconds the export took."""
     check_opset(opset)
-    image = torch.zeros(1, 3, *shape)
+    minimum = getattr(module, 'min_opset', OPSETS.start)
+    if opset < minimum:
+        raise ValueError(f'{type(module).__name__} needs opset >= {minimum}'
+                         f', got {opset}')
+    if hasattr(module, 'example_inputs'):  # more inputs than the image
+        inputs = module.example_inputs()
+    else:
+        inputs = (torch.zeros(1, 3, *shape), )
+    input_names = list(getattr(module, 'input_names', ['image']))
     batch_axis = {0: 'batch'}
-    dynamic = {name: batch_axis for name in ('image', *output_names)}
+    dynamic = {name: batch_axis for name in (*input_names, *output_names)}
     start = time.perf_counter()
     with torch.no_grad(), _quiet_tracer(), adaptive_pool_decomposition():
-        torch.onnx.export(module, (image, ), path, dynamo=False,
-                          opset_version=opset, input_names=['image'],
+        torch.onnx.export(module, inputs, path, dynamo=False,
+                          opset_version=opset, input_names=input_names,
                           output_names=list(output_names),
                           dynamic_axes=dynamic, do_constant_folding=False)
     return time.perf_counter() - start

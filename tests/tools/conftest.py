@@ -1,1 +1,1 @@
-from tools_helpers import tiny_data  # noqa: F401  (session fixture)
+from tools_helpers import runtime_venv, tiny_data  # noqa: F401  (session fixtures)

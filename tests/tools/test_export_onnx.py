@@ -1,5 +1,7 @@
 """tools/deploy/export_onnx.py: the graphs run in onnxruntime and give
 PyTorch's outputs; bad arguments fail with a clear message."""
+import copy
+
 import onnx
 import onnxruntime as ort
 import pytest
@@ -8,7 +10,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from mmmamba.deploy import (ExportMismatchError, adaptive_pool_matrix,
-                            export_onnx, relative_error, verify_onnx)
+                            export_module, export_onnx, relative_error,
+                            verify_onnx)
 from mmmamba.deploy.adaptive_pool import (adaptive_avg_pool2d_matmul,
                                           adaptive_pool_decomposition)
 from mmmamba.ops import BackendUnavailableError, na2d_qk, use_backend
@@ -84,15 +87,32 @@ def test_segmentor_logits_at_an_odd_size(tool, models, tmp_path, name,
     assert_matches(outputs, [logits])
 
 
-def test_detector_backbone_and_neck_at_an_odd_size(tool, models, tmp_path):
-    config, checkpoint, model = models['det']
-    path = export(tool, tmp_path, config, checkpoint, (96, 160))
+def test_whole_detector_at_an_odd_size(tool, models, tmp_path):
+    config, checkpoint, _ = models['det']
+    out = tmp_path / 'model.onnx'
+    result = tool.main([str(config), str(checkpoint), '--shape', '96', '160',
+                        '--out', str(out), '--repeats', '1'])
+    assert result['match']['unmatched'] == 0
+    assert result['match']['count'] == 100  # the config's max_per_img
+    outputs = [o.name for o in onnx.load(str(out)).graph.output]
+    assert outputs == ['dets', 'labels', 'masks']
+
+
+def test_detector_without_roi_head_exports_backbone_and_neck(models,
+                                                             tmp_path):
+    _, _, model = models['det']
+    single_stage = copy.deepcopy(model)
+    single_stage.roi_head = None  # what a one-stage detector has
+    module, names = export_module(single_stage, (96, 160))
+    assert names == [f'backbone_{i}' for i in range(4)] + [
+        f'neck_{i}' for i in range(5)]  # four stages, five FPN levels
+    path = tmp_path / 'model.onnx'
+    export_onnx(module, names, (96, 160), str(path))
     image = torch.randn(1, 3, 96, 160)
     outputs, _ = run_onnx(path, image)
     with torch.no_grad():
         feats = model.backbone(image)
         expected = list(feats) + list(model.neck(feats))
-    assert len(expected) == 4 + 5  # four stages, five FPN levels
     assert_matches(outputs, expected)
 
 

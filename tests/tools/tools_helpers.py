@@ -1,7 +1,9 @@
 """Helpers of the tool tests: generated data, in-process tool runs, logs."""
+import hashlib
 import json
 import os
 import os.path as osp
+import subprocess
 import sys
 
 import pytest
@@ -14,6 +16,9 @@ CONFIGS = osp.join(ROOT, 'configs', 'a2mamba')
 QUICK_SEG = osp.join(CONFIGS, 'quickstart', 'upernet_a2mamba_test_tinyade.py')
 QUICK_DET = osp.join(CONFIGS, 'quickstart',
                      'mask_rcnn_a2mamba_test_tinycoco.py')
+INFER = osp.join(TOOLS, 'deploy', 'infer_onnx.py')
+ONNX_RUNTIME_REQUIREMENTS = osp.join(ROOT, 'requirements',
+                                     'onnx_runtime.txt')
 
 
 def load_tool(name):
@@ -180,3 +185,31 @@ def downstream_config(tmp_path, base, root, name='downstream.py', batch=2,
     with open(path, 'w') as f:
         f.write(text)
     return path
+
+
+@pytest.fixture(scope='session')
+def runtime_venv():
+    """The python of a venv holding requirements/onnx_runtime.txt and
+    nothing else (no torch, no OpenMMLab), made once per content of that
+    file and kept in <repo>/.venv-onnx-runtime."""
+    venv = osp.join(ROOT, '.venv-onnx-runtime')
+    with open(ONNX_RUNTIME_REQUIREMENTS, 'rb') as f:
+        key = hashlib.sha256(f.read()).hexdigest()
+    ready = osp.join(venv, '.ready')
+    if not (osp.exists(ready) and open(ready).read() == key):
+        subprocess.run([sys.executable, '-m', 'venv', '--clear', venv],
+                       check=True, timeout=300)
+        subprocess.run([osp.join(venv, 'bin', 'pip'), 'install', '-q',
+                        '--no-deps', '-r', ONNX_RUNTIME_REQUIREMENTS],
+                       check=True, timeout=900)
+        with open(ready, 'w') as f:
+            f.write(key)
+    return osp.join(venv, 'bin', 'python')
+
+
+def run_in_venv(python, *args):
+    """``python *args`` outside the repository (whose folders would be
+    importable from the working directory), without PYTHONPATH."""
+    env = {k: v for k, v in os.environ.items() if k != 'PYTHONPATH'}
+    return subprocess.run([python, *args], env=env, capture_output=True,
+                          text=True, timeout=300, cwd=osp.dirname(python))
