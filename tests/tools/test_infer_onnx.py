@@ -11,9 +11,11 @@ import numpy as np
 import pytest
 import torch
 
-from tools_helpers import INFER, QUICK_SEG, load_tool, run_in_venv
+from tools_helpers import (INFER, QUICK_SEG, export_seeded_model, load_tool,
+                           run_in_venv)
 
 SHAPE = (128, 128)  # the graph's input size (H, W)
+
 
 @pytest.fixture(scope='module')
 def image(tmp_path_factory):
@@ -34,16 +36,8 @@ def image(tmp_path_factory):
 def segmentor(tmp_path_factory):
     """The quick-start UperNet (test arch, random weights), exported at
     SHAPE: ``(onnx path, model, cfg)``."""
-    export = load_tool('deploy/export_onnx')
-    torch.manual_seed(0)
-    model, cfg = export.build_from_config(QUICK_SEG)
-    root = tmp_path_factory.mktemp('seg_export')
-    checkpoint = root / 'model.pth'
-    torch.save({'state_dict': model.state_dict(), 'meta': {}}, checkpoint)
-    out = root / 'seg.onnx'
-    export.main([QUICK_SEG, str(checkpoint), '--shape', *map(str, SHAPE),
-                 '--out', str(out), '--repeats', '1'])
-    return out, model.eval(), cfg
+    return export_seeded_model(QUICK_SEG, SHAPE,
+                               tmp_path_factory.mktemp('seg_export'))
 
 
 def mmseg_prediction(model, cfg, image):

@@ -9,7 +9,8 @@ import torch
 
 from mmmamba.deploy.det_check import (BOX_IOU, MASK_IOU, SCORE_TOL,
                                       match_detections)
-from tools_helpers import INFER, QUICK_DET, load_tool, run_in_venv
+from tools_helpers import (INFER, QUICK_DET, export_seeded_model, load_tool,
+                           run_in_venv)
 
 SHAPE = (96, 128)  # the graph's input (H, W): multiples of 32
 # 60×96 resizes (×4/3, keeping the ratio) to 80×128, which both the tool
@@ -32,16 +33,8 @@ def image(tmp_path_factory):
 def detector(tmp_path_factory):
     """The quick-start Mask R-CNN, exported at SHAPE: ``(onnx path, model,
     cfg)``."""
-    export = load_tool('deploy/export_onnx')
-    torch.manual_seed(0)
-    model, cfg = export.build_from_config(QUICK_DET)
-    root = tmp_path_factory.mktemp('det_export')
-    checkpoint = root / 'model.pth'
-    torch.save({'state_dict': model.state_dict(), 'meta': {}}, checkpoint)
-    out = root / 'det.onnx'
-    export.main([QUICK_DET, str(checkpoint), '--shape', *map(str, SHAPE),
-                 '--out', str(out), '--repeats', '1'])
-    return out, model.eval(), cfg
+    return export_seeded_model(QUICK_DET, SHAPE,
+                               tmp_path_factory.mktemp('det_export'))
 
 
 def mmdet_prediction(model, cfg, image):

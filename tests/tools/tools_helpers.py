@@ -213,3 +213,20 @@ def run_in_venv(python, *args):
     env = {k: v for k, v in os.environ.items() if k != 'PYTHONPATH'}
     return subprocess.run([python, *args], env=env, capture_output=True,
                           text=True, timeout=300, cwd=osp.dirname(python))
+
+
+def export_seeded_model(config, shape, root):
+    """The model of ``config`` with seeded random weights, its checkpoint
+    written under ``root`` and exported whole by tools/deploy/export_onnx.py
+    at the fixed input ``shape`` (H, W): ``(onnx path, model in eval mode,
+    cfg)``."""
+    import torch
+    export = load_tool('deploy/export_onnx')
+    torch.manual_seed(0)
+    model, cfg = export.build_from_config(config)
+    checkpoint = root / 'model.pth'
+    torch.save({'state_dict': model.state_dict(), 'meta': {}}, checkpoint)
+    out = root / 'model.onnx'
+    export.main([config, str(checkpoint), '--shape', *map(str, shape),
+                 '--out', str(out), '--repeats', '1'])
+    return out, model.eval(), cfg
