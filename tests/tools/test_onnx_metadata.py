@@ -9,6 +9,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 from mmengine.config import Config
+from mmengine.registry import DefaultScope
 from onnx import TensorProto, helper, numpy_helper
 
 from mmmamba.deploy.metadata import (DRAW_SCORE_THR, PREFIX, model_metadata,
@@ -64,7 +65,9 @@ def test_segmentor_metadata_is_what_mmseg_does():
     assert_normalisation(meta, pre, pre.channel_conversion)
     assert meta['pad_value'] == pre.pad_val
     assert 'size_divisor' not in meta and pre.size_divisor is None
-    head = MODELS.build(copy.deepcopy(cfg.model.decode_head))
+    # in mmseg's scope whatever an earlier test left as the default scope
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        head = MODELS.build(copy.deepcopy(cfg.model.decode_head))
     assert meta['align_corners'] is head.align_corners
     assert meta['classes'] == list(ADE20KDataset.METAINFO['classes'])
     assert meta['palette'] == [list(c)
