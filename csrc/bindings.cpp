@@ -10,6 +10,7 @@
 #include <torch/extension.h>
 
 #include "a2ssm_aggregate/ops.h"
+#include "common/isa.h"
 #include "neighborhood/ops.h"
 #include "selective_scan/ops.h"
 
@@ -31,8 +32,20 @@ bool has_cuda() {
 #endif
 }
 
+std::vector<std::string> supported_cpu_isas() {
+  namespace cpu = mmmamba::cpu;
+  std::vector<std::string> names;
+  for (cpu::Isa isa : {cpu::Isa::kAvx512, cpu::Isa::kAvx2, cpu::Isa::kBaseline})
+    if (cpu::cpu_supports(isa)) names.push_back(cpu::isa_name(isa));
+  return names;
+}
+
 void add_cpu_ops(pybind11::module_& m) {
   namespace cpu = mmmamba::cpu;
+  // the instruction-set variant of the CPU kernels (common/isa.h)
+  m.def("_cpu_isa", [] { return cpu::isa_name(cpu::cpu_isa()); });
+  m.def("_cpu_isas", &supported_cpu_isas);
+  m.def("_set_cpu_isa", &cpu::set_cpu_isa, arg("isa"));
   m.def("na2d_qk_forward", &cpu::na2d_qk_forward);
   m.def("na2d_qk_backward", &cpu::na2d_qk_backward);
   m.def("na2d_av_forward", &cpu::na2d_av_forward);

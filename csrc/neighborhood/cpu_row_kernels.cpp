@@ -1,21 +1,10 @@
 // The row primitives of cpu_rows.h, compiled once per x86-64
-// instruction-set level (AVX-512, AVX2+FMA, baseline) with GCC / Clang
-// function multi-versioning: the loader's ifunc resolver picks the best
-// clone the CPU supports once, so one build runs on any x86-64 machine and
-// uses its widest vectors. Elsewhere (other CPUs or compilers) each is one
-// plain function.
+// instruction-set level (AVX-512, AVX2+FMA, baseline) and called in the
+// variant common/isa.h's cpu_isa() names, so one build runs on any x86-64
+// machine with its widest vectors and each variant can be tested.
 #include "cpu_rows.h"
 
-#if defined(__x86_64__) && defined(__ELF__) && \
-    ((defined(__GNUC__) && __GNUC__ >= 11) || \
-     (defined(__clang__) && __clang_major__ >= 14))
-#define MM_ISA_CLONES \
-  __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define MM_ISA_CLONES
-#endif
-// inlined into each clone, so each is compiled for the clone's ISA
-#define MM_ALWAYS_INLINE __attribute__((always_inline)) inline
+#include "../common/isa.h"
 
 namespace mmmamba {
 namespace cpu {
@@ -121,8 +110,6 @@ MM_ALWAYS_INLINE void scatter_sum_row_body(const Window& g, int64_t channels,
   }
 }
 
-}  // namespace
-
 // body<T, C>(args) for the head dims of the released variants (24, 28, 32)
 // and 16 / 64; body<T, 0> (channels at run time) for any other C.
 #define MM_FIXED_CHANNELS(body, T, C, ...)               \
@@ -135,24 +122,46 @@ MM_ALWAYS_INLINE void scatter_sum_row_body(const Window& g, int64_t channels,
     default: return body<T, 0>(__VA_ARGS__);             \
   }
 
-#define MM_DEFINE_ROW_PRIMITIVES(T)                                         \
-  MM_ISA_CLONES void pair_dot_row(const Window& g, int64_t C, int64_t i,    \
-                                  const T* x, const T* keys, const T* rpb,  \
-                                  T* out) {                                 \
+// pair_dot_row_<isa>, gather_sum_row_<isa>, scatter_sum_row_<isa>.
+#define MM_ROW_VARIANTS_OF(target, isa, T)                                    \
+  target void pair_dot_row_##isa(const Window& g, int64_t C, int64_t i,     \
+                                 const T* x, const T* keys, const T* rpb,   \
+                                 T* out) {                                  \
     MM_FIXED_CHANNELS(pair_dot_row_body, T, C, g, C, i, x, keys, rpb, out)  \
   }                                                                         \
-  MM_ISA_CLONES void gather_sum_row(const Window& g, int64_t C, int64_t i,  \
-                                    const T* w, const T* y, T* out_row) {   \
+  target void gather_sum_row_##isa(const Window& g, int64_t C, int64_t i,   \
+                                   const T* w, const T* y, T* out_row) {    \
     MM_FIXED_CHANNELS(gather_sum_row_body, T, C, g, C, i, w, y, out_row)    \
   }                                                                         \
-  MM_ISA_CLONES void scatter_sum_row(const Window& g, int64_t C, int64_t p, \
-                                     const T* w, const T* y, T* out_row) {  \
+  target void scatter_sum_row_##isa(const Window& g, int64_t C, int64_t p,  \
+                                    const T* w, const T* y, T* out_row) {   \
     MM_FIXED_CHANNELS(scatter_sum_row_body, T, C, g, C, p, w, y, out_row)   \
   }
-MM_DEFINE_ROW_PRIMITIVES(float)
-MM_DEFINE_ROW_PRIMITIVES(double)
-#undef MM_DEFINE_ROW_PRIMITIVES
+#define MM_ROW_VARIANTS(target, isa) \
+  MM_ROW_VARIANTS_OF(target, isa, float) MM_ROW_VARIANTS_OF(target, isa, double)
+MM_FOR_EACH_ISA(MM_ROW_VARIANTS)
+#undef MM_ROW_VARIANTS
+#undef MM_ROW_VARIANTS_OF
 #undef MM_FIXED_CHANNELS
+
+}  // namespace
+
+#define MM_ROW_PRIMITIVES(T)                                                \
+  void pair_dot_row(const Window& g, int64_t C, int64_t i, const T* x,      \
+                    const T* keys, const T* rpb, T* out) {                  \
+    MM_ISA_CALL(pair_dot_row, g, C, i, x, keys, rpb, out)                   \
+  }                                                                         \
+  void gather_sum_row(const Window& g, int64_t C, int64_t i, const T* w,    \
+                      const T* y, T* out_row) {                             \
+    MM_ISA_CALL(gather_sum_row, g, C, i, w, y, out_row)                     \
+  }                                                                         \
+  void scatter_sum_row(const Window& g, int64_t C, int64_t p, const T* w,   \
+                       const T* y, T* out_row) {                            \
+    MM_ISA_CALL(scatter_sum_row, g, C, p, w, y, out_row)                    \
+  }
+MM_ROW_PRIMITIVES(float)
+MM_ROW_PRIMITIVES(double)
+#undef MM_ROW_PRIMITIVES
 
 }  // namespace cpu
 }  // namespace mmmamba

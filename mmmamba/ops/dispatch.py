@@ -68,6 +68,7 @@ def assume_constant_result(fn):
 # What Dynamo treats as constants while it traces a model that calls the ops.
 _extension_error = assume_constant_result(extension.extension_error)
 _cuda_built = assume_constant_result(extension.cuda_built)
+_cpu_isa = assume_constant_result(extension.cpu_isa)
 _has_kernel = assume_constant_result(has_kernel)
 
 
@@ -181,7 +182,8 @@ def explain_backend(op, *tensors):
     if device.type == 'cpu':
         error = _extension_error()
         if not error:
-            return Choice('cpu', 'CPU tensors: C++ kernels of mmmamba._C')
+            return Choice('cpu', f'CPU tensors: C++ kernels of mmmamba._C, '
+                          f'{_cpu_isa()} variant')
         return Choice('reference', f'CPU tensors, but mmmamba._C is not '
                       f'available ({error}); {extension.BUILD_HINT}')
     if device.type == 'cuda':

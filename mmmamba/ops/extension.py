@@ -62,6 +62,12 @@ def extension_error():
     return '' if module is not None else str(error)
 
 
+def cpu_isa():
+    """The instruction-set variant the CPU kernels run ('avx512', 'avx2' or
+    'baseline'; csrc/common/isa.h)."""
+    return require_extension()._cpu_isa()
+
+
 def require_extension():
     """``mmmamba._C``; BackendUnavailableError saying how to build it."""
     error = extension_error()

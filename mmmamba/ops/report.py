@@ -8,7 +8,8 @@ __all__ = ['describe_backends']
 
 
 def describe_backends(device):
-    """``['na2d_qk: cpu (CPU tensors: C++ kernels of mmmamba._C)', ...]``
+    """``['na2d_qk: cpu (CPU tensors: C++ kernels of mmmamba._C, avx512
+    variant)', ...]``
     for tensors on ``device`` (what the tools log at start)."""
     probe = torch.zeros(1, device=device)
     return [f'{op}: {choice.backend} ({choice.reason})'

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 
 from mmmamba.ops import a2ssm_aggregate, selective_scan_states
 from .precision import island_dtype
+from .recompute import recompute
 
 
 class A2SSM(nn.Module):
@@ -60,14 +61,23 @@ class A2SSM(nn.Module):
         states = states.view(B, G, d, H, W)  # the scan's layout (fp32)
         fused = a2ssm_aggregate(attn_local, attn_dilated, states, kernel_size,
                                 dilation)  # B, G, d, H, W
-        fused = self._mix_heads(fused.view(B, G, d * H * W).to(
+        out = recompute(self._output, xs, fused, c_t)  # B, C, L
+        return out.unflatten(2, (H, W)).to(dtype)  # B, C, H, W
+
+    def _output(self, xs, fused, c_t):
+        """``D·xs + head_mix(fused)·c_t`` (B×C×L) in the fp32 island; xs:
+        B×C×L, fused: B×G×d×H×W, c_t: B×1×L. Run as a recompute segment, so
+        backward keeps fused, not the head-mixed copy as well."""
+        B, C, L = xs.shape
+        G = self.num_heads
+        island = island_dtype(self.D.dtype)
+        fused = self._mix_heads(fused.view(B, G, -1).to(
             self.head_mix.weight.dtype))  # B, G, d·L
-        with torch.autocast(device_type=y.device.type, enabled=False):
+        with torch.autocast(device_type=xs.device.type, enabled=False):
             # D·xs first: the sum takes xs's layout (channels-last for a
             # channels-last y) and reads fused in the scan's layout
-            out = (self.D.to(island)[:, None] * xs.to(island)).add_(
-                fused.view(B, C, H * W).to(island) * c_t.to(island))
-        return out.unflatten(2, (H, W)).to(dtype)  # B, C, H, W
+            return (self.D.to(island)[:, None] * xs.to(island)).add_(
+                fused.view(B, C, L).to(island) * c_t.to(island))
 
     def _mix_heads(self, x):
         """``head_mix`` (a 1×1 conv over the G heads) as one batched matmul:

@@ -55,9 +55,9 @@ class A2MambaBlock(nn.Module):
     # as x + f(x), without a fresh B×C×H×W buffer for each.
     def forward(self, x, sin, cos):
         x = self.cpe1(x).add_(x)
-        x = self._residual(x, self.ls1, self.mixer(self.norm1(x), sin, cos))
+        x = self._residual(x, self.ls1, self.mixer(x, sin, cos, self.norm1))
         x = self.cpe2(x).add_(x)
-        return self._residual(x, self.ls2, self.ffn(self.norm2(x)))
+        return self._residual(x, self.ls2, self.ffn(x, self.norm2))
 
     def _residual(self, x, scale, branch):
         if self.res_scale:

@@ -1,9 +1,16 @@
 """Convolutional FFN of the A2Mamba block."""
 import torch.nn as nn
 
+from .recompute import recompute
+
 
 class ConvFFN(nn.Module):
-    """conv1×1 (C→rC) → GELU → h + dwconv3×3(h) → conv1×1 (rC→C)."""
+    """conv1×1 (C→rC) → GELU → h + dwconv3×3(h) → conv1×1 (rC→C).
+
+    For backward it keeps only its input and the fc1 output: the pre-norm
+    (passed as ``norm``), GELU and the dwconv sum are recomputed, which
+    saves three rC-channel maps per block.
+    """
 
     def __init__(self, channels, hidden_channels):
         super().__init__()
@@ -13,7 +20,12 @@ class ConvFFN(nn.Module):
                                 padding=1, groups=hidden_channels)
         self.fc2 = nn.Conv2d(hidden_channels, channels, 1)
 
-    def forward(self, x):
-        x = self.act(self.fc1(x))  # B, rC, H, W
+    def forward(self, x, norm=nn.Identity()):
+        """``fc2(...(fc1(norm(x))))``; x: B×C×H×W."""
+        x = recompute(lambda t: self.fc1(norm(t)), x)  # B, rC, H, W
+        return recompute(self._contract, x)  # B, C, H, W
+
+    def _contract(self, x):
+        x = self.act(x)  # B, rC, H, W
         x = self.dwconv(x).add_(x)  # x + dwconv(x), into the conv's output
         return self.fc2(x)  # B, C, H, W

@@ -12,6 +12,7 @@ from .neighborhood import (neighborhood_softmax, pad_to_window, padding_mask,
                            stage_dilation)
 from .norm import LayerNorm2d
 from .precision import island_dtype
+from .recompute import recompute
 from .rope import apply_rope
 
 
@@ -73,19 +74,24 @@ class MASSMixer(nn.Module):
         self.proj = nn.Sequential(LayerNorm2d(channels),
                                   nn.Conv2d(channels, channels, 1))
 
-    def forward(self, x, sin, cos):
-        """x: B×C×H×W (fastest channels-last); sin, cos: H×W×d RoPE tables.
-        Returns B×C×H×W, channels-last."""
+    def forward(self, x, sin, cos, norm=nn.Identity()):
+        """Mixer of ``norm(x)``; x: B×C×H×W (fastest channels-last); sin,
+        cos: H×W×d RoPE tables. Returns B×C×H×W, channels-last.
+
+        The pre-norm is recomputed in backward (run once per consumer)
+        rather than its output saved beside its input."""
         B, C, H, W = x.shape
         G, g, d, K = self.num_heads, self.num_heads // 2, self.head_dim, \
             self.kernel_size
-        gate = self.gate(x)  # B, C, H, W
+        conv, gate_norm, _ = self.gate
+        gate = gate_norm(recompute(lambda t: conv(norm(t)), x))  # B,C,H,W
         # q, k, v from the NHWC qkv output: backward then writes their
         # gradients straight into the conv's channels-last layout (a view
         # taken NCHW-first makes autograd transpose them twice). v is copied
         # out (lepe and the attention read it), so that once RoPE has copied
         # q and k nothing keeps the 3C-channel qkv alive for backward.
-        qkv = self.qkv(x).permute(0, 2, 3, 1)  # B, H, W, 3C
+        qkv = recompute(lambda t: self.qkv(norm(t)), x).permute(
+            0, 2, 3, 1)  # B, H, W, 3C
         v_map = qkv[..., 2 * C:].contiguous()  # B, H, W, C
         lepe = self.lepe(v_map.permute(0, 3, 1, 2))  # B, C, H, W
         q, k = qkv[..., :2 * C].unflatten(3, (2, G, d)).permute(
@@ -114,9 +120,16 @@ class MASSMixer(nn.Module):
             y = self.a2ssm(y, attn_local, attn_dilated, K, dilation)
 
         z = lepe.add_(self.norm(y))  # into the fresh conv output
+        return recompute(self._gated_proj, z, gate)
+
+    def _gated_proj(self, z, gate):
+        """``proj(z · SiLU(gate))``, the product in the fp32 island. Run as
+        a recompute segment: backward keeps z and the pre-activation gate,
+        not the SiLU output, the product and the proj norm's output."""
+        gate = self.gate[2](gate)  # B, C, H, W
         dtype = self.qkv.weight.dtype  # the module's (a cast model's) dtype
         island = island_dtype(dtype)
-        with torch.autocast(device_type=x.device.type, enabled=False):
+        with torch.autocast(device_type=z.device.type, enabled=False):
             z = z.to(island) * gate.to(island)
         return self.proj(z.to(dtype))
 
