@@ -201,20 +201,13 @@ def stage_cases(archs=ARCHS, input_sizes=INPUT_SIZES):
 
 def depthwise_stage_cases(arch='tiny'):
     """``(batch, size, channels, kernel, residual)`` of ``arch``'s depthwise
-    convolutions at 512² (batch 1) and 224² (batch 8): the block's 3×3
-    positional encodings on C and the FFN's 3×3 on its hidden width
-    (residual), the mixer's and A2SSM's 5×5 on C."""
-    from mmmamba.models.backbones.a2mamba import A2Mamba
-    from mmmamba.models.backbones.stage_shapes import stage_shapes
-    ratios = A2Mamba.arch_settings[arch]['mlp_ratios']
-    cases = []
-    for batch, image in ((1, 512), (8, 224)):
-        for shape in stage_shapes(arch, image):
-            hidden = int(shape.channels * ratios[shape.stage])
-            cases += [(batch, shape.size, shape.channels, 3, True),
-                      (batch, shape.size, hidden, 3, True),
-                      (batch, shape.size, shape.channels, 5, False)]
-    return cases
+    convolutions (``stage_shapes.depthwise_shapes``: the 3×3 positional
+    encodings on C and FFN convolution on its hidden width, residual; the
+    5×5 on C) at 512² (batch 1) and 224² (batch 8)."""
+    from mmmamba.models.backbones.stage_shapes import depthwise_shapes
+    return [(batch, s.size, s.channels, s.kernel, s.residual)
+            for batch, image in ((1, 512), (8, 224))
+            for s in depthwise_shapes(arch, image)]
 
 
 def neighborhood_stage_cases():

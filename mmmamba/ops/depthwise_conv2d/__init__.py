@@ -7,6 +7,7 @@ import torch
 
 from ..dispatch import choose_backend
 from . import library  # noqa: F401  (registers the op and torch.ops.mmmamba)
+from .library import DepthwiseConv2dFunction
 from .checks import check_depthwise_args
 from .onnx import depthwise_conv2d_onnx
 from .reference import depthwise_conv2d_reference
@@ -26,8 +27,12 @@ def depthwise_conv2d(x, weight, bias=None, residual=False):
         if torch.onnx.is_in_onnx_export():
             return depthwise_conv2d_onnx(x, weight, bias, residual)
         return depthwise_conv2d_reference(x, weight, bias, residual)
-    out = torch.ops.mmmamba.depthwise_conv2d(x, weight, bias, residual,
-                                             backend)  # channels-last
+    if torch.compiler.is_compiling():
+        out = torch.ops.mmmamba.depthwise_conv2d(x, weight, bias, residual,
+                                                 backend)  # channels-last
+    else:  # the same kernels without the dispatcher's Python layers
+        out = DepthwiseConv2dFunction.apply(x, weight, bias, residual,
+                                            backend)
     nchw = x.is_contiguous() and not x.is_contiguous(
         memory_format=torch.channels_last)
     return out.contiguous() if nchw else out

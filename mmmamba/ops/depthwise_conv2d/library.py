@@ -3,7 +3,11 @@ the compiled kernels (the pattern of :mod:`mmmamba.ops.neighborhood.library`).
 
 The custom op takes ``x`` as ``B × C × H × W`` of any strides and returns
 a channels-last ``B × C × H × W`` tensor (not a view: callers add into it in
-place); its gradients ``dx`` are channels-last too.
+place); its gradients ``dx`` are channels-last too. ``torch.compile``
+traces the custom op; eager calls run :class:`DepthwiseConv2dFunction`, the
+same kernels and gradients without the custom-op dispatcher, whose Python
+layers cost more than the kernels at the small stage-4 maps (~0.25 ms per
+forward + backward on the 2-core Xeon, docs/benchmarks.md).
 
 Kernel contract (arguments checked by :mod:`.checks`):
 
@@ -83,6 +87,23 @@ def depthwise_conv2d_backward_op(grad: Tensor, x: Tensor, weight: Tensor,
 def _(grad, x, weight, residual, backend):
     return (_channels_last_like(x), weight.new_empty(weight.shape),
             weight.new_empty(weight.shape[:1]))
+
+
+class DepthwiseConv2dFunction(torch.autograd.Function):
+    """The eager twin of the custom op: ``apply(x, weight, bias, residual,
+    backend)``, the same kernel calls and gradients."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, residual, backend):
+        forward, _ = kernels('depthwise_conv2d', backend)
+        _setup(ctx, (x, weight, bias, residual, backend), None)
+        return forward(x, weight, bias, residual)
+
+    @staticmethod
+    def backward(ctx, grad):
+        _, backward = kernels('depthwise_conv2d', ctx.args[1])
+        dx, dweight, dbias = backward(grad, *ctx.saved_tensors, ctx.args[0])
+        return dx, dweight, dbias if ctx.has_bias else None, None, None
 
 
 def _setup(ctx, inputs, output):
