@@ -11,6 +11,7 @@
 
 #include "a2ssm_aggregate/ops.h"
 #include "common/isa.h"
+#include "depthwise_conv2d/ops.h"
 #include "neighborhood/ops.h"
 #include "selective_scan/ops.h"
 
@@ -57,6 +58,10 @@ void add_cpu_ops(pybind11::module_& m) {
         arg("delta_bias"), arg("softplus"));
   m.def("a2ssm_aggregate_forward", &cpu::a2ssm_aggregate_forward);
   m.def("a2ssm_aggregate_backward", &cpu::a2ssm_aggregate_backward);
+  m.def("depthwise_conv2d_forward", &cpu::depthwise_conv2d_forward, arg("x"),
+        arg("weight"), arg("bias"), arg("residual"));
+  m.def("depthwise_conv2d_backward", &cpu::depthwise_conv2d_backward,
+        arg("grad"), arg("x"), arg("weight"), arg("residual"));
   m.def("has_cuda", &has_cuda,
         "True when the CUDA launchers were compiled and linked in");
 }
@@ -97,6 +102,10 @@ void add_cuda_ops(pybind11::module_& m) {
         arg("grad"), arg("attn_local"), arg("attn_dilated"), arg("states"),
         arg("kernel_size"), arg("dilation_h"), arg("dilation_w"),
         arg("stream"));
+  m.def("cuda_depthwise_conv2d_forward", &cuda::depthwise_conv2d_forward,
+        arg("x"), arg("weight"), arg("bias"), arg("residual"), arg("stream"));
+  m.def("cuda_depthwise_conv2d_backward", &cuda::depthwise_conv2d_backward,
+        arg("grad"), arg("x"), arg("weight"), arg("residual"), arg("stream"));
 }
 #endif  // MMMAMBA_WITH_CUDA || MMMAMBA_CUDA_HOST
 

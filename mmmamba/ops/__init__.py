@@ -18,6 +18,9 @@ why.
   dilation)`` → the A2SSM states (``B × G × d × H × W``) aggregated by the
   local (first half of the heads) and dilated (second half) attention maps,
   in one pass over the states.
+- ``depthwise_conv2d(x, weight, bias=None, residual=False)`` → the
+  depthwise convolution (stride 1, padding K/2) of a channels-last
+  ``B × C × H × W`` map, plus ``x`` when ``residual``.
 
 Kernel backends are ``torch.library`` custom ops (``torch.ops.mmmamba``):
 ``torch.compile(fullgraph=True)`` traces them. Nothing here imports
@@ -31,6 +34,8 @@ require('torch', torch.__version__, MIN_TORCH, 'the mmmamba operators')
 
 from .a2ssm_aggregate import (  # noqa: E402
     a2ssm_aggregate, a2ssm_aggregate_reference)
+from .depthwise_conv2d import (  # noqa: E402
+    depthwise_conv2d, depthwise_conv2d_reference)
 from .dispatch import (  # noqa: E402
     BackendUnavailableError, explain_backend, use_backend)
 from .neighborhood import (  # noqa: E402
@@ -40,7 +45,8 @@ from .selective_scan import (  # noqa: E402
 
 __all__ = [
     'na2d_qk', 'na2d_av', 'selective_scan_states', 'a2ssm_aggregate',
+    'depthwise_conv2d',
     'na2d_qk_reference', 'na2d_av_reference', 'selective_scan_states_reference',
-    'a2ssm_aggregate_reference',
+    'a2ssm_aggregate_reference', 'depthwise_conv2d_reference',
     'explain_backend', 'use_backend', 'BackendUnavailableError'
 ]

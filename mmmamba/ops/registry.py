@@ -18,6 +18,8 @@ import functools
 import importlib
 from typing import Callable, NamedTuple, Optional
 
+import torch
+
 BACKENDS = ('reference', 'cpu', 'cuda', 'triton', 'cuda_host')
 # the backends that run the compiled kernels of csrc/ (mmmamba._C and
 # mmmamba._C_cuda_host)
@@ -70,11 +72,20 @@ def has_kernel(name, backend):
                                             op.triton_module is not None)
 
 
+def _dense(tensor):
+    """``tensor`` contiguous, or channels-last where it is a channels-last
+    map (the custom ops promise one of the two, see their fakes)."""
+    if tensor.dim() == 4 and tensor.is_contiguous(
+            memory_format=torch.channels_last):
+        return tensor
+    return tensor.contiguous()
+
+
 def _contiguous(out):
-    """The custom ops promise contiguous results (see their fakes)."""
+    """The custom ops promise dense results (see :func:`_dense`)."""
     if out is None or not isinstance(out, (tuple, list)):
-        return None if out is None else out.contiguous()
-    return tuple(None if t is None else t.contiguous() for t in out)
+        return None if out is None else _dense(out)
+    return tuple(None if t is None else _dense(t) for t in out)
 
 
 def _returning_contiguous(function):
@@ -86,7 +97,7 @@ def _returning_contiguous(function):
 @functools.lru_cache(maxsize=None)
 def kernels(name, backend):
     """``(forward, backward)`` of ``backend``'s kernel for op ``name``,
-    returning contiguous tensors. Imports the backend on first use; looked
+    returning contiguous (or channels-last) tensors. Imports the backend on first use; looked
     up once per (op, backend), since every custom-op call asks."""
     op = get_op(name)
     if backend in COMPILED_BACKENDS:

@@ -172,6 +172,19 @@ def aggregate_inputs(batch, heads, dim, height, width, padded_h, padded_w,
     return maps + [states]
 
 
+def depthwise_inputs(batch, channels, height, width, kernel,
+                     dtype=torch.float32, seed=0, bias=True):
+    """``(x, weight, bias)`` of the depthwise convolution: ``x`` channels-last
+    ``B × C × H × W``, ``weight`` ``C × 1 × K × K``, ``bias`` ``C`` (or
+    None)."""
+    gen = gen_for(seed)
+    x = randn(batch, channels, height, width, gen=gen, dtype=dtype,
+              order=(0, 2, 3, 1))
+    weight = randn(channels, 1, kernel, kernel, gen=gen, dtype=dtype) / kernel
+    return [x, weight,
+            randn(channels, gen=gen, dtype=dtype) if bias else None]
+
+
 # ----------------------------------------------------------- stage shapes
 ARCHS = ('nano', 'tiny', 'small', 'base', 'large')
 INPUT_SIZES = (224, 512)
@@ -184,6 +197,17 @@ def stage_cases(archs=ARCHS, input_sizes=INPUT_SIZES):
     from mmmamba.models.backbones.stage_shapes import stage_shapes
     return sorted({shape[1:] for arch in archs for image in input_sizes
                    for shape in stage_shapes(arch, image)})
+
+
+def depthwise_stage_cases(arch='tiny'):
+    """``(batch, size, channels, kernel, residual)`` of ``arch``'s depthwise
+    convolutions (``stage_shapes.depthwise_shapes``: the 3×3 positional
+    encodings on C and FFN convolution on its hidden width, residual; the
+    5×5 on C) at 512² (batch 1) and 224² (batch 8)."""
+    from mmmamba.models.backbones.stage_shapes import depthwise_shapes
+    return [(batch, s.size, s.channels, s.kernel, s.residual)
+            for batch, image in ((1, 512), (8, 224))
+            for s in depthwise_shapes(arch, image)]
 
 
 def neighborhood_stage_cases():

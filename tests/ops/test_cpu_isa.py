@@ -7,7 +7,7 @@ import sys
 
 import pytest
 import torch
-from op_testing import check_backend, na_inputs
+from op_testing import check_backend, depthwise_inputs, na_inputs
 
 from mmmamba.ops import explain_backend
 from mmmamba.ops.extension import require_extension
@@ -60,6 +60,28 @@ def test_each_variant_matches_reference(ext, isa, case):
     inputs = na_inputs(*shape, kernel, seed=len(str(case)))
     check_backend('cpu', _attention(kernel, dilation), inputs,
                   ('out+logits', 'dq', 'dk', 'dv', 'drpb'))
+
+
+# (B, C, H, W, K, residual): fixed K 3 / 5 / 7 with full vectors and a
+# scalar tail, the generic-K loops
+DEPTHWISE_CASES = [
+    (2, 19, 7, 9, 3, True),
+    (1, 40, 9, 7, 5, False),
+    (1, 33, 12, 11, 7, True),
+    (1, 17, 11, 10, 9, False),
+]
+
+
+@pytest.mark.parametrize('case', DEPTHWISE_CASES, ids=str)
+@pytest.mark.parametrize('isa', ISAS)
+def test_each_depthwise_variant_matches_reference(ext, isa, case):
+    from mmmamba.ops import depthwise_conv2d
+    _run_as(ext, isa)
+    *shape, residual = case
+    check_backend('cpu',
+                  lambda x, w, b: depthwise_conv2d(x, w, b, residual),
+                  depthwise_inputs(*shape, seed=len(str(case))),
+                  ('out', 'dx', 'dweight', 'dbias'))
 
 
 @pytest.mark.parametrize('isa', ISAS)

@@ -25,13 +25,15 @@ CUDA_SOURCES = sorted((ROOT / 'csrc').glob('**/*.cu'))
 # the launcher headers of the ops (plain C, the CUDA wrappers include them)
 LAUNCHER_HEADERS = ['neighborhood/cuda_launchers.h',
                     'selective_scan/cuda_launchers.h',
-                    'a2ssm_aggregate/cuda_launchers.h']
+                    'a2ssm_aggregate/cuda_launchers.h',
+                    'depthwise_conv2d/cuda_launchers.h']
 ARCH_FLAGS = ['-gencode=arch=compute_80,code=sm_80',
               '-gencode=arch=compute_90,code=sm_90']
 LAUNCHERS = ['mm_na2d_qk_forward', 'mm_na2d_qk_backward',
              'mm_na2d_av_forward', 'mm_na2d_av_backward',
              'mm_selective_scan_forward', 'mm_selective_scan_backward',
              'mm_a2ssm_aggregate_forward', 'mm_a2ssm_aggregate_backward',
+             'mm_depthwise_conv2d_forward', 'mm_depthwise_conv2d_backward',
              'mm_na2d_rpb_tiles', 'mm_selective_scan_chunks',
              'mm_cuda_error_string', 'mm_cuda_kernel_image_status']
 # the bindings: compiled with the flags torch's BuildExtension gives a
@@ -41,7 +43,8 @@ WRAPPER_SOURCES = sorted((ROOT / 'csrc').glob('*/cuda_wrappers.cpp'))
 BINDINGS = ROOT / 'csrc' / 'bindings.cpp'
 # the wrappers bindings.cpp binds as cuda_<op>_forward / _backward
 WRAPPERS = [f'mmmamba::cuda::{op}_{pass_}' for op in
-            ('na2d_qk', 'na2d_av', 'selective_scan', 'a2ssm_aggregate')
+            ('na2d_qk', 'na2d_av', 'selective_scan', 'a2ssm_aggregate',
+             'depthwise_conv2d')
             for pass_ in ('forward', 'backward')]
 
 
@@ -79,8 +82,9 @@ def _object_name(src):
 def test_there_are_cuda_sources():
     names = {str(p.relative_to(ROOT / 'csrc')) for p in CUDA_SOURCES}
     assert {'neighborhood/cuda.cu', 'selective_scan/cuda.cu',
-            'a2ssm_aggregate/cuda.cu', 'cuda/runtime.cu'} <= names
-    assert len(WRAPPER_SOURCES) == 3
+            'a2ssm_aggregate/cuda.cu', 'depthwise_conv2d/cuda.cu',
+            'cuda/runtime.cu'} <= names
+    assert len(WRAPPER_SOURCES) == 4
 
 
 def test_every_cu_compiles_for_sm80_sm90_and_links(tmp_path):
@@ -112,7 +116,9 @@ def test_shared_math_header_compiles_on_the_host(tmp_path):
     """g++ (no CUDA) compiles the host/device header the CPU kernels use."""
     src = tmp_path / 'host.cpp'
     src.write_text('#include "common/math.h"\n'
-                   'int main() { return mmmamba::na_window_start(0, 7, 3, 2); }\n')
+                   '#include "depthwise_conv2d/math.h"\n'
+                   'int main() { return mmmamba::na_window_start(0, 7, 3, 2) +\n'
+                   '    mmmamba::dw_source(0, 1, 3); }\n')
     _run(['g++', '-std=c++17', '-I', str(ROOT / 'csrc'), str(src), '-o',
           str(tmp_path / 'host')])
 

@@ -10,8 +10,8 @@ reference runs the same values in float64, the oracle for every dtype.
 import pytest
 import torch
 
-from mmmamba.ops import (a2ssm_aggregate, explain_backend, na2d_av, na2d_qk,
-                         selective_scan_states, use_backend)
+from mmmamba.ops import (a2ssm_aggregate, depthwise_conv2d, explain_backend,
+                         na2d_av, na2d_qk, selective_scan_states, use_backend)
 
 from op_testing import stage_cases
 from oracles import brute_scan
@@ -82,6 +82,17 @@ def _aggregate_tensors(B, G, d, H, W, K, seed):
     return maps + [torch.randn(B, G, d, H, W, generator=gen)]
 
 
+def _depthwise_tensors(B, C, H, W, K, seed):
+    gen = _gen(seed)
+    x = torch.randn(B, H, W, C, generator=gen).permute(0, 3, 1, 2)
+    return [x, torch.randn(C, 1, K, K, generator=gen) / K,
+            torch.randn(C, generator=gen)]
+
+
+def _depthwise(residual):
+    return lambda x, w, b: depthwise_conv2d(x, w, b, residual)
+
+
 def _qk(K, dil):
     return lambda q, k, rpb: na2d_qk(q, k, K, dil, rpb=rpb)
 
@@ -118,6 +129,14 @@ def test_a2ssm_aggregate(dtype):
 
 
 @pytest.mark.parametrize('dtype', DTYPES, ids=str)
+@pytest.mark.parametrize('kernel,residual', [(3, True), (5, False), (7, True)])
+def test_depthwise_conv2d(dtype, kernel, residual):
+    """Odd map and channel counts (a partial dweight tile)."""
+    _check(_depthwise(residual),
+           _depthwise_tensors(2, 37, 7, 9, kernel, seed=kernel), dtype)
+
+
+@pytest.mark.parametrize('dtype', DTYPES, ids=str)
 @pytest.mark.parametrize('length', [1, 37, CHUNK, CHUNK + 1, 2 * CHUNK + 1])
 def test_scan(dtype, length):
     """Short, one full chunk, one step into the second and the third."""
@@ -149,7 +168,7 @@ def test_scan_several_states_and_no_softplus():
 
 
 # ---- float64 runs in float64 ----------------------------------------------
-@pytest.mark.parametrize('op', ['qk', 'av', 'aggregate', 'scan'])
+@pytest.mark.parametrize('op', ['qk', 'av', 'aggregate', 'scan', 'depthwise'])
 def test_gradcheck_float64(op):
     q, k, v, rpb, attn = _na_tensors(1, 1, 5, 6, 3, 3, seed=6)
     fn, tensors = {
@@ -158,6 +177,7 @@ def test_gradcheck_float64(op):
         'aggregate': (_agg(3, (2, 1)),
                       _aggregate_tensors(1, 2, 2, 6, 4, 3, seed=7)),
         'scan': (_scan, list(_scan_tensors(1, 2, 2, 9, seed=8))),
+        'depthwise': (_depthwise(True), _depthwise_tensors(1, 3, 5, 4, 3, 9)),
     }[op]
     inputs = _leaves(tensors, torch.float64)
 

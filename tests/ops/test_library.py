@@ -24,6 +24,8 @@ def _op_cases(backend='cpu'):
     u, delta = _randn(2, 3, 11, seed=5), _randn(2, 3, 11, seed=6)
     A, B = -_randn(3, 2, seed=7).detach().exp(), _randn(2, 2, 11, seed=8)
     maps = [_randn(1, 1, 9, 10, 9, seed=s).softmax(-1) for s in (9, 10)]
+    x_map = _randn(2, 7, 9, 20, seed=13).permute(0, 3, 1, 2)  # channels-last
+    taps = _randn(20, 1, 5, 5, seed=14)
     return {
         'na2d_qk+rpb': (OPS.na2d_qk, (q, k, rpb, [3, 3], [2, 1], backend)),
         'na2d_qk': (OPS.na2d_qk, (q, k, None, [3, 3], [1, 3], backend)),
@@ -35,6 +37,10 @@ def _op_cases(backend='cpu'):
         'aggregate': (OPS.a2ssm_aggregate,
                       (*maps, _randn(1, 2, 3, 8, 10, seed=12), 3, [2, 2],
                        backend)),
+        'depthwise+bias': (OPS.depthwise_conv2d,
+                           (x_map, taps, _randn(20, seed=15), True, backend)),
+        'depthwise': (OPS.depthwise_conv2d,
+                      (x_map, taps, None, False, backend)),
     }
 
 

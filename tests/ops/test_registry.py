@@ -5,26 +5,31 @@ import importlib
 
 import pytest
 import torch
-from op_testing import aggregate_inputs, na_inputs, scan_inputs
+from op_testing import (aggregate_inputs, depthwise_inputs, na_inputs,
+                        scan_inputs)
 
 import mmmamba.ops as ops
 import mmmamba.ops.neighborhood as neighborhood_package
 import mmmamba.ops.registry as registry
 import mmmamba.ops.selective_scan as scan_package
 from mmmamba.ops.a2ssm_aggregate import reference as aggregate_reference
+from mmmamba.ops.depthwise_conv2d import reference as depthwise_reference
 from mmmamba.ops.extension import compiled_backend
 from mmmamba.ops.neighborhood import reference as neighborhood_reference
 from mmmamba.ops.selective_scan import reference as scan_reference
 
 # the package, not ops.a2ssm_aggregate: the public function of that name
 aggregate_package = importlib.import_module('mmmamba.ops.a2ssm_aggregate')
-OPS = ('na2d_qk', 'na2d_av', 'selective_scan_states', 'a2ssm_aggregate')
+depthwise_package = importlib.import_module('mmmamba.ops.depthwise_conv2d')
+OPS = ('na2d_qk', 'na2d_av', 'selective_scan_states', 'a2ssm_aggregate',
+       'depthwise_conv2d')
 # op: (package holding the public function, reference module)
 PACKAGES = {
     'na2d_qk': (neighborhood_package, neighborhood_reference),
     'na2d_av': (neighborhood_package, neighborhood_reference),
     'selective_scan_states': (scan_package, scan_reference),
     'a2ssm_aggregate': (aggregate_package, aggregate_reference),
+    'depthwise_conv2d': (depthwise_package, depthwise_reference),
 }
 
 
@@ -49,8 +54,10 @@ def test_unknown_op_names_the_choices():
 def test_has_kernel_per_backend(op):
     for backend in registry.COMPILED_BACKENDS:
         assert registry.has_kernel(op, backend)
-    # Triton has every kernel but qk's (the reference runs it)
-    assert registry.has_kernel(op, 'triton') == (op != 'na2d_qk')
+    # Triton has every kernel but qk's and the depthwise convolution's (the
+    # reference runs them)
+    assert registry.has_kernel(op, 'triton') == (
+        op not in ('na2d_qk', 'depthwise_conv2d'))
     assert not registry.has_kernel(op, 'reference')
 
 
@@ -89,6 +96,7 @@ def _call_args(op):
         'na2d_av': (attn, v, 3, 2),
         'selective_scan_states': scan_inputs(1, 2, 1, 5),
         'a2ssm_aggregate': (*aggregate_inputs(1, 2, 2, 6, 7, 6, 7, 3), 3, 2),
+        'depthwise_conv2d': (*depthwise_inputs(1, 4, 6, 7, 3), True),
     }[op]
 
 

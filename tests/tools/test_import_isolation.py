@@ -63,6 +63,10 @@ cases = {
                               (u, delta, A, B, bias)),
     'a2ssm_aggregate': (lambda l, d, s: ops.a2ssm_aggregate(l, d, s, 3, 2),
                         (maps[0], maps[1], torch.randn(1, 2, 3, 9, 10))),
+    'depthwise_conv2d': (lambda x, w, b: ops.depthwise_conv2d(x, w, b, True),
+                         (torch.randn(2, 20, 9, 10).contiguous(
+                              memory_format=torch.channels_last),
+                          torch.randn(20, 1, 5, 5), torch.randn(20))),
 }
 errors = {}
 for name, (fn, tensors) in cases.items():
@@ -160,7 +164,8 @@ def test_ops_run_with_torch_alone():
     report = run_python(BLOCKER.format(blocked=blocked) +
                         f'BLOCKED = {blocked!r}\n' + TORCH_ONLY)
     assert sorted(report['errors']) == sorted(
-        ['na2d_qk', 'na2d_av', 'selective_scan_states', 'a2ssm_aggregate'])
+        ['na2d_qk', 'na2d_av', 'selective_scan_states', 'a2ssm_aggregate',
+         'depthwise_conv2d'])
     for name, (backend, *errors) in report['errors'].items():
         assert backend == 'cpu', name
         assert len(errors) >= 3 and max(errors) < 1e-4, (name, errors)

@@ -7,6 +7,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from mmmamba.ops import a2ssm_aggregate, selective_scan_states
+from .depthwise_conv import DepthwiseConv2d
 from .precision import island_dtype
 from .recompute import recompute
 
@@ -25,8 +26,7 @@ class A2SSM(nn.Module):
         super().__init__()
         self.num_heads = num_heads
         self.dt_rank = math.ceil(channels / 16)
-        self.conv = nn.Conv2d(channels, channels, 5, padding=2,
-                              groups=channels)
+        self.conv = DepthwiseConv2d(channels, 5, kernel_without_grad=False)
         self.x_proj = nn.Linear(channels, self.dt_rank + 2, bias=False)
         self.dt_proj = nn.Linear(self.dt_rank, channels)
         self.A_log = nn.Parameter(torch.zeros(channels, 1))

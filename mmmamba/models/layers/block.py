@@ -3,6 +3,7 @@ import torch.nn as nn
 import torch.utils.checkpoint as cp
 from mmcv.cnn.bricks import DropPath
 
+from .depthwise_conv import DepthwiseConv2d
 from .ffn import ConvFFN
 from .layer_scale import LayerScale
 from .mixer import MASSMixer
@@ -33,13 +34,11 @@ class A2MambaBlock(nn.Module):
         if layer_scale is not None and res_scale is not None:
             raise ValueError('A block takes layer_scale or res_scale, not both')
         self.res_scale = res_scale is not None
-        self.cpe1 = nn.Conv2d(channels, channels, 3, padding=1,
-                              groups=channels)
+        self.cpe1 = DepthwiseConv2d(channels, 3, residual=True)
         self.norm1 = LayerNorm2d(channels)
         self.mixer = MASSMixer(channels, num_heads, kernel_size, global_attn,
                                norm_cfg=norm_cfg)
-        self.cpe2 = nn.Conv2d(channels, channels, 3, padding=1,
-                              groups=channels)
+        self.cpe2 = DepthwiseConv2d(channels, 3, residual=True)
         self.norm2 = LayerNorm2d(channels)
         self.ffn = ConvFFN(channels, int(channels * mlp_ratio))
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
@@ -54,9 +53,9 @@ class A2MambaBlock(nn.Module):
     # (a conv, scale or drop-path output no backward needs): the same sums
     # as x + f(x), without a fresh B×C×H×W buffer for each.
     def forward(self, x, sin, cos):
-        x = self.cpe1(x).add_(x)
+        x = self.cpe1(x)  # x + cpe(x)
         x = self._residual(x, self.ls1, self.mixer(x, sin, cos, self.norm1))
-        x = self.cpe2(x).add_(x)
+        x = self.cpe2(x)
         return self._residual(x, self.ls2, self.ffn(x, self.norm2))
 
     def _residual(self, x, scale, branch):

@@ -1,6 +1,7 @@
 """Convolutional FFN of the A2Mamba block."""
 import torch.nn as nn
 
+from .depthwise_conv import DepthwiseConv2d
 from .recompute import recompute
 
 
@@ -16,8 +17,7 @@ class ConvFFN(nn.Module):
         super().__init__()
         self.fc1 = nn.Conv2d(channels, hidden_channels, 1)
         self.act = nn.GELU()
-        self.dwconv = nn.Conv2d(hidden_channels, hidden_channels, 3,
-                                padding=1, groups=hidden_channels)
+        self.dwconv = DepthwiseConv2d(hidden_channels, 3, residual=True)
         self.fc2 = nn.Conv2d(hidden_channels, channels, 1)
 
     def forward(self, x, norm=nn.Identity()):
@@ -27,5 +27,5 @@ class ConvFFN(nn.Module):
 
     def _contract(self, x):
         x = self.act(x)  # B, rC, H, W
-        x = self.dwconv(x).add_(x)  # x + dwconv(x), into the conv's output
+        x = self.dwconv(x)  # x + dwconv(x)
         return self.fc2(x)  # B, C, H, W

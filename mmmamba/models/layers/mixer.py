@@ -8,6 +8,7 @@ from mmengine.model.weight_init import trunc_normal_
 
 from mmmamba.ops import na2d_av
 from .a2ssm import A2SSM
+from .depthwise_conv import DepthwiseConv2d
 from .neighborhood import (neighborhood_softmax, pad_to_window, padding_mask,
                            stage_dilation)
 from .norm import LayerNorm2d
@@ -54,8 +55,7 @@ class MASSMixer(nn.Module):
                                   build_norm_layer(norm_cfg, channels)[1],
                                   nn.SiLU())
         self.qkv = nn.Conv2d(channels, 3 * channels, 1)
-        self.lepe = nn.Conv2d(channels, channels, 5, padding=2,
-                              groups=channels)
+        self.lepe = DepthwiseConv2d(channels, 5, kernel_without_grad=False)
         # one bias shared by the local and the dilated attention
         self.rpb = nn.Parameter(
             torch.zeros(num_heads // 2, 2 * kernel_size - 1,
