@@ -27,6 +27,7 @@ and differentiable.
 """
 import functools
 
+import numpy as np
 import torch
 
 from ..dtypes import compute_dtype
@@ -45,6 +46,8 @@ class _Axis:
         self.tiles, self.size, self.halo_size = tiles.shape
         for name, table in tiles._asdict().items():
             setattr(self, name, torch.as_tensor(table, device=device))
+        # slots in map order (dilation 1, n a multiple of Tw): no reorder
+        self.in_order = np.array_equal(tiles.slots, np.arange(n))
         with _untraced():
             self.bias = axis_tables(n, kernel, dilation,
                                     device)[1].reshape(-1)  # n*K
@@ -81,10 +84,17 @@ def _tiled(x, rows, cols, table):
     ``a, b = Thk, Twk``) of every tile."""
     heads, _, _, channels = static_shape(x)
     row_index, col_index = getattr(rows, table), getattr(cols, table)
-    x = x.index_select(2, row_index).index_select(3, col_index)
+    x = _select(_select(x, 2, row_index, rows.in_order and table == 'slots'),
+                3, col_index, cols.in_order and table == 'slots')
     x = x.reshape(-1, heads, rows.tiles, len(row_index) // rows.tiles,
                   cols.tiles, len(col_index) // cols.tiles, channels)
     return x.transpose(3, 4)
+
+
+def _select(x, dim, index, in_order):
+    """``x.index_select(dim, index)``; ``x`` itself when ``index`` is
+    ``0, 1, ..., n - 1`` (``in_order``: no Gather in the graph)."""
+    return x if in_order else x.index_select(dim, index)
 
 
 def _from_slots(x, rows, cols):
@@ -93,7 +103,8 @@ def _from_slots(x, rows, cols):
     heads, _, _, _, _, channels = static_shape(x)
     x = x.transpose(3, 4).reshape(-1, heads, rows.tiles * rows.size,
                                   cols.tiles * cols.size, channels)
-    return x.index_select(2, rows.slot_of).index_select(3, cols.slot_of)
+    x = _select(x, 2, rows.slot_of, rows.in_order)
+    return _select(x, 3, cols.slot_of, cols.in_order)
 
 
 def _broadcast(one_hot, axis):
