@@ -147,10 +147,48 @@ def check_opset(opset):
                          f', got {opset}')
 
 
+SHARED_CONSTANT_BYTES = 64  # Constant tensors from this size on are shared
+
+
+def share_constants(model, min_bytes=SHARED_CONSTANT_BYTES):
+    """Replace the ``Constant`` nodes of ``model`` (an ``onnx.ModelProto``,
+    changed in place) that hold at least ``min_bytes`` by initializers, one
+    per distinct tensor: the tracer writes a table once per use (every
+    block's neighbourhood tables, masks and index vectors), a shared
+    initializer holds it once. Returns the number of nodes removed."""
+    graph = model.graph
+    outputs = {o.name for o in graph.output}
+    shared, renamed, kept = {}, {}, []
+    for node in graph.node:
+        tensor = node.attribute[0].t if (
+            node.op_type == 'Constant' and len(node.attribute) == 1 and
+            node.attribute[0].name == 'value') else None
+        if (tensor is None or node.output[0] in outputs or
+                len(tensor.raw_data) < min_bytes):
+            kept.append(node)
+            continue
+        key = (tensor.data_type, tuple(tensor.dims), tensor.raw_data)
+        if key not in shared:
+            shared[key] = f'shared_constant_{len(shared)}'
+            initializer = graph.initializer.add()
+            initializer.CopyFrom(tensor)
+            initializer.name = shared[key]
+        renamed[node.output[0]] = shared[key]
+    for node in kept:
+        for i, name in enumerate(node.input):
+            if name in renamed:
+                node.input[i] = renamed[name]
+    removed = len(graph.node) - len(kept)
+    del graph.node[:]
+    graph.node.extend(kept)
+    return removed
+
+
 def export_onnx(module, output_names, shape, path, opset=DEFAULT_OPSET):
     """Write ``module`` (from :func:`export_module`) to ``path`` for an
-    ``N × 3 × H × W`` input (``N`` dynamic), with the TorchScript exporter;
-    returns the seconds the export took."""
+    ``N × 3 × H × W`` input (``N`` dynamic), with the TorchScript exporter,
+    its repeated constants shared (:func:`share_constants`); returns the
+    seconds the export took."""
     check_opset(opset)
     minimum = getattr(module, 'min_opset', OPSETS.start)
     if opset < minimum:
@@ -169,6 +207,10 @@ def export_onnx(module, output_names, shape, path, opset=DEFAULT_OPSET):
                           opset_version=opset, input_names=input_names,
                           output_names=list(output_names),
                           dynamic_axes=dynamic, do_constant_folding=False)
+    onnx, _ = _import_runtime()
+    model = onnx.load(path)
+    share_constants(model)
+    onnx.save(model, path)
     return time.perf_counter() - start
 
 
@@ -203,10 +245,12 @@ def relative_error(actual, expected):
 
 def ort_session(path):
     """An onnxruntime CPU session on ``path`` with torch's thread count (so
-    that latencies compare like with like)."""
+    that latencies compare like with like) and every graph optimisation."""
     _, ort = _import_runtime()
     options = ort.SessionOptions()
     options.intra_op_num_threads = torch.get_num_threads()
+    options.graph_optimization_level = (
+        ort.GraphOptimizationLevel.ORT_ENABLE_ALL)
     return ort.InferenceSession(path, options,
                                 providers=['CPUExecutionProvider'])
 

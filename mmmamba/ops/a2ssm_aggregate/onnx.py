@@ -4,7 +4,7 @@ out as values once, then both halves through
 matrices and matmuls instead of a gather of every neighbour)."""
 import torch
 
-from ..neighborhood.onnx import na2d_av_onnx
+from ..neighborhood.onnx import as_dtype, na2d_av_onnx, static_shape
 from .reference import states_as_values
 
 __all__ = ['a2ssm_aggregate_onnx']
@@ -13,10 +13,10 @@ __all__ = ['a2ssm_aggregate_onnx']
 def a2ssm_aggregate_onnx(attn_local, attn_dilated, states, kernel, dil):
     """``a2ssm_aggregate_reference`` (same arguments, already checked:
     ``kernel`` and ``dil`` are pairs) for the ONNX graph."""
-    half = attn_local.shape[1]
-    height, width = states.shape[-2:]
-    values = states_as_values(states, *attn_local.shape[2:4])  # B,G,Hp,Wp,d
-    attn_local, attn_dilated = (a.to(states.dtype)
+    half, padded_h, padded_w = static_shape(attn_local)[:3]
+    height, width = static_shape(states)[-2:]
+    values = states_as_values(states, padded_h, padded_w)  # B, G, Hp, Wp, d
+    attn_local, attn_dilated = (as_dtype(a, states.dtype)
                                 for a in (attn_local, attn_dilated))
     local = na2d_av_onnx(attn_local, values[:, :half], kernel, (1, 1))
     dilated = na2d_av_onnx(attn_dilated, values[:, half:], kernel, dil)

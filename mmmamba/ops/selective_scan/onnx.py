@@ -1,7 +1,14 @@
 """The selective scan in the formulation exported to ONNX: the reference's
 chunked scan (:func:`~.reference.linear_scan`: the same chunks, entry-state
-recursion and stability), written with the step axis moved by explicit
-positive permutations, which the TorchScript exporter writes correctly.
+recursion and stability), written for a lean graph:
+
+- the step axis is moved by explicit permutations (which the TorchScript
+  exporter writes correctly) and every reshape takes a constant shape
+  (the map size is fixed in an export, only the batch axis is dynamic), so
+  no shape arithmetic enters the graph;
+- the softplus of the steps is ``x`` above 20 and ``log(1 + exp(x))``
+  below, torch's threshold (onnxruntime's ``Softplus`` runs many times
+  slower than these element-wise operators).
 
 Each chunk level is a loop of ``T`` multiply-adds over tensors holding every
 chunk (``T`` Mul/Add pairs of ``L / T`` elements), so the graph's work is
@@ -12,28 +19,34 @@ onnxruntime's run time.
 import torch
 import torch.nn.functional as F
 
+from ..neighborhood.onnx import static_shape
 from .checks import check_scan_args
 from .reference import _CHUNK, _scan_steps, scan_terms
 
-__all__ = ['linear_scan_onnx', 'selective_scan_states_onnx']
+__all__ = ['linear_scan_onnx', 'selective_scan_states_onnx', 'softplus_onnx']
+
+SOFTPLUS_THRESHOLD = 20.0  # F.softplus's default: x itself above it
 
 
-def _steps_first(x):
-    """``... × nc × T`` → ``T × ... × nc`` (contiguous per step)."""
+def softplus_onnx(x):
+    """``F.softplus(x)`` (threshold 20) from Exp, Log and Where."""
+    below = torch.log1p(torch.exp(x.clamp(max=SOFTPLUS_THRESHOLD)))
+    return torch.where(x > SOFTPLUS_THRESHOLD, x, below)
+
+
+def _steps_first(x, rest, chunks, steps):
+    """``B × rest × nc·T`` → ``T × B × rest × nc`` (contiguous per step)."""
+    x = x.reshape(-1, *rest, chunks, steps)
     last = x.dim() - 1
-    return x.permute(last, *range(last)).contiguous()
-
-
-def _steps_last(x):
-    """``T × ... × nc`` → ``... × nc × T``."""
-    return x.permute(*range(1, x.dim()), 0)
+    return x.permute(last, *range(last))
 
 
 def linear_scan_onnx(log_a, x, chunk=None):
     """All states of ``h_t = exp(log_a_t)·h_{t-1} + x_t``, h_0 = 0, last dim
-    (the contract of :func:`~.reference.linear_scan`)."""
+    (the contract of :func:`~.reference.linear_scan`; the first dim is the
+    batch)."""
     chunk = _CHUNK if chunk is None else chunk
-    length = x.shape[-1]
+    *rest, length = static_shape(x)
     if length == 0:
         return x
     chunks = (length + chunk - 1) // chunk
@@ -42,18 +55,18 @@ def linear_scan_onnx(log_a, x, chunk=None):
     if pad:  # padded steps: no decay, no input; cropped at the end
         log_a = F.pad(log_a, (0, pad))
         x = F.pad(x, (0, pad))
-    # unflatten / flatten keep the leading (batch) sizes dynamic in the graph
-    log_a = _steps_first(log_a.unflatten(-1, (chunks, steps)))  # T, ..., nc
-    x = _steps_first(x.unflatten(-1, (chunks, steps)))  # T, ..., nc
-    states = _scan_steps(log_a.exp(), x)  # T, ..., nc (zero-start per chunk)
+    log_a = _steps_first(log_a, rest, chunks, steps)  # T, B, ..., nc
+    x = _steps_first(x, rest, chunks, steps)  # T, B, ..., nc
+    states = _scan_steps(log_a.exp(), x)  # T, B, ..., nc (zero-start)
     if chunks > 1:
-        cum = log_a.cumsum(0)  # T, ..., nc   (c_t)
+        cum = log_a.cumsum(0)  # T, B, ..., nc   (c_t)
         # state entering chunk i = global state at the end of chunk i - 1
         ends = linear_scan_onnx(cum[steps - 1], states[steps - 1], chunk)
-        entry = F.pad(ends.narrow(-1, 0, chunks - 1), (1, 0))  # ..., nc
-        states = states + cum.exp() * entry  # T, ..., nc
-    states = _steps_last(states).flatten(-2)  # ..., nc*T
-    return states.narrow(-1, 0, length)
+        entry = F.pad(ends[..., :chunks - 1], (1, 0))  # B, ..., nc
+        states = states + cum.exp() * entry  # T, B, ..., nc
+    states = states.permute(*range(1, states.dim()), 0)  # B, ..., nc, T
+    states = states.reshape(-1, *rest, chunks * steps)
+    return states[..., :length] if pad else states
 
 
 def selective_scan_states_onnx(u, delta, A, B, delta_bias=None,
@@ -61,5 +74,6 @@ def selective_scan_states_onnx(u, delta, A, B, delta_bias=None,
     """``selective_scan_states_reference`` with :func:`linear_scan_onnx`
     (same arguments, checks and result)."""
     check_scan_args(u, delta, A, B, delta_bias)
-    log_a, x = scan_terms(u, delta, A, B, delta_bias, delta_softplus)
-    return linear_scan_onnx(log_a, x).contiguous()  # batch, D, N, L
+    log_a, x = scan_terms(u, delta, A, B, delta_bias, delta_softplus,
+                          softplus=softplus_onnx)
+    return linear_scan_onnx(log_a, x)  # batch, D, N, L

@@ -85,10 +85,12 @@ def linear_scan(log_a, x, chunk=None):
     return states.movedim(0, -1).flatten(-2)[..., :length]
 
 
-def scan_terms(u, delta, A, B, delta_bias=None, delta_softplus=True):
+def scan_terms(u, delta, A, B, delta_bias=None, delta_softplus=True,
+               softplus=F.softplus):
     """The recurrence's terms ``(log_a, x)``, both ``batch × D × N × L`` in
     the compute dtype: ``log_a = Δ·A`` and ``x = Δ·B·u`` (arguments as for
-    :func:`selective_scan_states_reference`, already checked)."""
+    :func:`selective_scan_states_reference`, already checked; ``softplus``:
+    the function applied when ``delta_softplus``)."""
     ctype = compute_dtype(u, delta, A, B, delta_bias)
     u, delta, A, B = (t.to(ctype) for t in (u, delta, A, B))
     if B.dim() == 4:
@@ -96,7 +98,7 @@ def scan_terms(u, delta, A, B, delta_bias=None, delta_softplus=True):
     if delta_bias is not None:
         delta = delta + delta_bias.to(ctype)[:, None]
     if delta_softplus:
-        delta = F.softplus(delta)  # batch, D, L
+        delta = softplus(delta)  # batch, D, L
     log_a = delta[:, :, None, :] * A[None, :, :, None]  # batch, D, N, L
     x = (delta * u)[:, :, None, :] * B[:, None, :, :]  # batch, D, N, L
     return log_a, x

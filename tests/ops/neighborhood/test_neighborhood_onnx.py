@@ -10,6 +10,8 @@ from oracles import brute_av, brute_qk, pair
 from mmmamba.ops import (na2d_av, na2d_av_reference, na2d_qk,
                          na2d_qk_reference)
 from mmmamba.ops.neighborhood.onnx import na2d_av_onnx, na2d_qk_onnx
+from mmmamba.ops.neighborhood.tiles import column_tiles
+from mmmamba.ops.neighborhood.window import axis_tables
 
 # (H, W, kernel_size, dilation)
 CASES = [
@@ -34,8 +36,31 @@ def test_match_brute_force(height, width, kernel, dilation):
         brute_av(weights, v, kernel, dilation))
 
 
+# maps of several tiles per axis: padded last tiles, uneven dilation groups
+WIDE_CASES = [(28, 36, 9, (3, 4)), (40, 45, 5, 1), (45, 50, 7, (3, 4)),
+              (22, 130, (3, 11), (1, 11))]
+
+
+@pytest.mark.parametrize('n,kernel,dilation', [(45, 5, 1), (50, 7, 4),
+                                               (130, 11, 11), (128, 11, 1),
+                                               (7, 7, 1), (23, 5, 3)])
+def test_column_tiles_hold_every_window(n, kernel, dilation):
+    tiles = column_tiles(n, kernel, dilation)
+    count, size, halo_size = tiles.shape
+    neighbour = axis_tables(n, kernel, dilation, torch.device('cpu'))[0]
+    slots = tiles.slots.reshape(count, size)
+    halo = tiles.halo.reshape(count, halo_size)
+    for t in range(count):  # one dilation group per tile, windows in halo
+        assert len({int(p) % dilation for p in slots[t]}) == 1
+        assert halo_size <= size + kernel - 1
+        for a in range(size):
+            got = halo[t][tiles.place[t, a]]
+            assert got.tolist() == neighbour[slots[t, a]].tolist()
+    assert (slots.reshape(-1)[tiles.slot_of] == range(n)).all()
+
+
 @pytest.mark.parametrize('height,width,kernel,dilation',
-                         CASES[:3] + [(28, 36, 9, (3, 4))])
+                         CASES[:3] + WIDE_CASES)
 def test_outputs_and_grads_match_the_reference(height, width, kernel,
                                                dilation):
     q, k, v, rpb = na_inputs(2, 2, height, width, 8, kernel, seed=width)
