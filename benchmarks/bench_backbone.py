@@ -165,6 +165,19 @@ def run_child(job):
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def cpu_model():
+    """The CPU's model name (/proc/cpuinfo), or the platform's processor."""
+    try:
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                if line.startswith('model name'):
+                    return line.split(':', 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+    return platform.processor() or 'unknown CPU'
+
+
 def row(label, a, s, unit='s', ratio=None):
     fmt = '9.3f' if unit == 's' else '7.0f'
     ratio = a / s if ratio is None else ratio
@@ -184,7 +197,8 @@ def main(argv=None):
         print(json.dumps(measure(json.loads(args.child))))
         return
     skip = set(filter(None, args.skip.split(',')))
-    print(f'torch {torch.__version__}, {torch.get_num_threads()} threads, '
+    print(f'{cpu_model()}; torch {torch.__version__}, '
+          f'{torch.get_num_threads()} threads, '
           f'CPU capability {torch.backends.cpu.get_cpu_capability()}; '
           f'medians of {args.reps} alternating reps after {WARMUP} warm-ups',
           flush=True)

@@ -90,30 +90,35 @@ class MASSMixer(nn.Module):
         # taken NCHW-first makes autograd transpose them twice). v is copied
         # out (lepe and the attention read it), so that once RoPE has copied
         # q and k nothing keeps the 3C-channel qkv alive for backward.
-        qkv = recompute(lambda t: self.qkv(norm(t)), x).permute(
-            0, 2, 3, 1)  # B, H, W, 3C
-        v_map = qkv[..., 2 * C:].contiguous()  # B, H, W, C
+        # Split, not sliced: backward then concatenates the parts' gradients
+        # once, where each slice would zero-fill a 3C-channel map of its own.
+        qk, v_map = recompute(lambda t: self.qkv(norm(t)), x).permute(
+            0, 2, 3, 1).split([2 * C, C], dim=3)  # B, H, W, 2C and C
+        v_map = v_map.contiguous()  # B, H, W, C
         lepe = self.lepe(v_map.permute(0, 3, 1, 2))  # B, C, H, W
-        q, k = qkv[..., :2 * C].unflatten(3, (2, G, d)).permute(
+        q, k = qk.unflatten(3, (2, G, d)).permute(
             3, 0, 4, 1, 2, 5)  # each B, G, H, W, d
         v = v_map.unflatten(3, (G, d)).permute(0, 3, 1, 2, 4)
         q = apply_rope(q, sin, cos).mul_(self.scale)  # B, G, H, W, d
         k = apply_rope(k, sin, cos)  # B, G, H, W, d
 
         dilation = stage_dilation(H, W, K)
-        q_pad, k_pad, v_pad = (pad_to_window(t, K) for t in (q, k, v))
+        # the local heads [0, g) and the dilated heads [g, G), each B, g,
+        # Hp, Wp, d (split: one gradient concatenation, no zero-filled maps)
+        (q_loc, q_dil), (k_loc, k_dil), (v_loc, v_dil) = (
+            pad_to_window(t, K).split(g, dim=1) for t in (q, k, v))
         # padding only happens on axes whose dilation is 1 and unpadded axes
         # hold no padded keys, so one mask serves both attentions
         mask = padding_mask(H, W, K, 1, q)  # Hp, Wp, K*K or None
-        attn_local = neighborhood_softmax(q_pad[:, :g], k_pad[:, :g], self.rpb,
-                                          K, 1, mask)  # B, g, Hp, Wp, K*K
-        out_local = na2d_av(attn_local, v_pad[:, :g], K, 1)  # B,g,Hp,Wp,d
-        attn_dilated = neighborhood_softmax(q_pad[:, g:], k_pad[:, g:],
-                                            self.rpb, K, dilation, mask)
-        out_dilated = na2d_av(attn_dilated, out_local + v_pad[:, g:], K,
+        attn_local = neighborhood_softmax(q_loc, k_loc, self.rpb, K, 1,
+                                          mask)  # B, g, Hp, Wp, K*K
+        out_local = na2d_av(attn_local, v_loc, K, 1)  # B, g, Hp, Wp, d
+        attn_dilated = neighborhood_softmax(q_dil, k_dil, self.rpb, K,
+                                            dilation, mask)
+        out_dilated = na2d_av(attn_dilated, out_local + v_dil, K,
                               dilation)  # B, g, Hp, Wp, d
         if self.a2ssm is None:
-            y = torch.cat([out_local, out_dilated], dim=1)[:, :, :H, :W]
+            y = crop(torch.cat([out_local, out_dilated], dim=1), H, W)
             y = merge_heads([self._global_attention(q, k, y)], H, W)
         else:
             y = merge_heads([out_local, out_dilated], H, W)  # B, C, H, W
@@ -190,6 +195,14 @@ def resize_bias(bias, tokens):
 def merge_heads(parts, height, width):
     """Head groups B×h×Hp×Wp×d (cropped to H×W) → one B×C×H×W map laid out
     channels-last (one copy, which ``cat`` makes)."""
-    nhwc = torch.cat([p[:, :, :height, :width].permute(0, 2, 3, 1, 4)
+    nhwc = torch.cat([crop(p, height, width).permute(0, 2, 3, 1, 4)
                       for p in parts], dim=3)  # B, H, W, G, d
     return nhwc.flatten(3).permute(0, 3, 1, 2)  # B, C, H, W
+
+
+def crop(x, height, width):
+    """B×h×Hp×Wp×d → B×h×H×W×d; x itself when unpadded (a no-op slice
+    would still cost a zero-filled map and a copy in backward)."""
+    if x.shape[2:4] == (height, width):
+        return x
+    return x[:, :, :height, :width]

@@ -39,11 +39,14 @@ class RoPE2d(nn.Module):
         return phase.sin(), phase.cos()
 
 
-def rotate_pairs(x):
-    """(x0, x1) -> (-x1, x0) on interleaved pairs of the last axis, as a
-    fresh ..., d/2, 2 tensor."""
-    x0, x1 = x[..., ::2], x[..., 1::2]
-    return torch.stack([-x1, x0], dim=-1)
+def rotate_pairs(x, sin):
+    """``rot(x)·sin`` with rot: (x0, x1) -> (-x1, x0) on interleaved pairs
+    of the last axis, as a fresh ..., d tensor. The pairs are swapped by
+    one flip and the sign goes into sin (exact: a negation), so backward
+    runs a flip and a product, not a zero-filled map per strided slice."""
+    sign = sin.new_tensor([-1.0, 1.0])
+    pairs = x.unflatten(-1, (-1, 2))  # ..., d/2, 2
+    return pairs.flip(-1).mul_(sin.unflatten(-1, (-1, 2)) * sign).flatten(-2)
 
 
 def apply_rope(x, sin, cos):
@@ -57,5 +60,5 @@ def apply_rope(x, sin, cos):
     """
     sin, cos = sin.to(x.dtype), cos.to(x.dtype)
     x = x.clone(memory_format=torch.contiguous_format)
-    rotated = rotate_pairs(x).mul_(sin.unflatten(-1, (-1, 2))).flatten(-2)
+    rotated = rotate_pairs(x, sin)
     return x.mul_(cos).add_(rotated)
