@@ -39,14 +39,19 @@ class RoPE2d(nn.Module):
         return phase.sin(), phase.cos()
 
 
-def rotate_pairs(x, sin):
-    """``rot(x)·sin`` with rot: (x0, x1) -> (-x1, x0) on interleaved pairs
-    of the last axis, as a fresh ..., d tensor. The pairs are swapped by
-    one flip and the sign goes into sin (exact: a negation), so backward
-    runs a flip and a product, not a zero-filled map per strided slice."""
-    sign = sin.new_tensor([-1.0, 1.0])
-    pairs = x.unflatten(-1, (-1, 2))  # ..., d/2, 2
-    return pairs.flip(-1).mul_(sin.unflatten(-1, (-1, 2)) * sign).flatten(-2)
+def rotate_pairs(x):
+    """(x0, x1) -> (-x1, x0) on interleaved pairs of the last axis (d), as
+    ``x @ R`` with R block-diagonal of [[0, 1], [-1, 0]] (exact: each result
+    is one entry times ±1). A product, not strided slices: backward runs a
+    second product instead of a zero-filled map per slice, and the exported
+    graph one MatMul instead of negative-step Slices, which onnxruntime runs
+    slowly."""
+    dim = x.shape[-1]
+    swap = torch.eye(dim, dtype=x.dtype, device=x.device).view(
+        dim // 2, 2, dim).flip(1).reshape(dim, dim)  # 2i <-> 2i + 1
+    sign = x.new_tensor([-1.0, 1.0]).repeat(dim // 2)  # d
+    with torch.autocast(device_type=x.device.type, enabled=False):
+        return x @ (swap * sign)  # in x's dtype, as autocast would not be
 
 
 def apply_rope(x, sin, cos):
@@ -60,5 +65,5 @@ def apply_rope(x, sin, cos):
     """
     sin, cos = sin.to(x.dtype), cos.to(x.dtype)
     x = x.clone(memory_format=torch.contiguous_format)
-    rotated = rotate_pairs(x, sin)
+    rotated = rotate_pairs(x).mul_(sin)
     return x.mul_(cos).add_(rotated)
