@@ -29,3 +29,23 @@ def test_quick_run_prints_every_comparison():
     diff = re.search(rf'largest relative difference of the outputs {NUMBER}',
                      out)
     assert diff and float(diff.group(1)) < 1e-4, out
+
+
+def test_profile_step_groups_the_whole_step():
+    """benchmarks/profile_step.py at 64²: every part's time is a number, the
+    parts add up to the printed total and the compiled kernels show up in
+    their own parts (an op that fell into 'other' would hide them)."""
+    proc = subprocess.run(
+        [sys.executable, osp.join(ROOT, 'benchmarks', 'profile_step.py'),
+         '--size', '64'], capture_output=True, text=True, timeout=600,
+        check=False)
+    assert proc.returncode == 0, proc.stderr
+    total = float(re.search(rf'{NUMBER} ms of self CPU time',
+                            proc.stdout).group(1))
+    parts = dict((name, float(ms)) for name, ms in re.findall(
+        rf'^\| ([^|]+) \| {NUMBER} \| [0-9]+% \|$', proc.stdout, re.M))
+    assert abs(sum(parts.values()) - total) <= 0.01 * total + len(parts)
+    for part in ('neighbourhood attention + aggregation kernels',
+                 'selective scan kernel',
+                 'depthwise convolutions (mmmamba kernel), fwd + bwd'):
+        assert parts[part] > 0, proc.stdout
