@@ -10,7 +10,7 @@ and accumulate in :func:`compute_dtype` of ``T``.
 import torch
 
 __all__ = ['compute_dtype', 'accumulation_dtype', 'kernel_dtype', 'contiguous_as',
-           'empty_like_contiguous', 'cast_like']
+           'empty_like_contiguous', 'cast_like', 'as_dtype']
 
 
 def compute_dtype(*tensors):
@@ -54,3 +54,9 @@ def cast_like(tensor, like):
     """``tensor`` in ``like``'s dtype (None when ``like`` is None: the
     gradient of an absent optional input)."""
     return None if like is None else tensor.to(like.dtype)
+
+
+def as_dtype(x, dtype):
+    """``x`` in ``dtype``; ``x`` itself (no Cast in an exported graph) when
+    it already is."""
+    return x if x.dtype == dtype else x.to(dtype)

@@ -1,10 +1,12 @@
 """The fused A2SSM aggregation in the exported formulation: the states laid
 out as values once, then both halves through
-:func:`~mmmamba.ops.neighborhood.onnx.na2d_av_onnx` (row gathers, band
-matrices and matmuls instead of a gather of every neighbour)."""
+:func:`~mmmamba.ops.neighborhood.onnx.na2d_av_onnx` (matrix products over 2-D
+tiles instead of a gather of every neighbour)."""
 import torch
 
-from ..neighborhood.onnx import as_dtype, na2d_av_onnx, static_shape
+from ..dtypes import as_dtype
+from ..neighborhood.onnx import na2d_av_onnx
+from ..onnx_shapes import static_shape
 from .reference import states_as_values
 
 __all__ = ['a2ssm_aggregate_onnx']

@@ -30,11 +30,12 @@ import functools
 import numpy as np
 import torch
 
-from ..dtypes import compute_dtype
+from ..dtypes import as_dtype, compute_dtype
+from ..onnx_shapes import static_shape
 from .tiles import _untraced, column_tiles
 from .window import axis_tables
 
-__all__ = ['na2d_qk_onnx', 'na2d_av_onnx', 'as_dtype', 'static_shape']
+__all__ = ['na2d_qk_onnx', 'na2d_av_onnx']
 
 
 class _Axis:
@@ -57,19 +58,6 @@ class _Axis:
         neighbour."""
         places = torch.arange(self.halo_size, device=self.place.device)
         return (self.place[..., None] == places).to(dtype)
-
-
-def as_dtype(x, dtype):
-    """``x`` in ``dtype``; ``x`` itself (no Cast in a graph) when it is."""
-    return x if x.dtype == dtype else x.to(dtype)
-
-
-def static_shape(x, start=1):
-    """``x.shape[start:]`` as Python ints: inside an export's trace the map
-    size is fixed (only the batch axis stays dynamic), so the reshapes below
-    take constant shapes (``-1`` for the batch) instead of shape
-    arithmetic in the graph."""
-    return tuple(int(n) for n in x.shape[start:])
 
 
 @functools.lru_cache(maxsize=512)

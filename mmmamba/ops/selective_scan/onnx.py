@@ -19,7 +19,7 @@ onnxruntime's run time.
 import torch
 import torch.nn.functional as F
 
-from ..neighborhood.onnx import static_shape
+from ..onnx_shapes import static_shape
 from .checks import check_scan_args
 from .reference import _CHUNK, _scan_steps, scan_terms
 
