@@ -107,14 +107,17 @@ class MASSMixer(nn.Module):
         # Hp, Wp, d (split: one gradient concatenation, no zero-filled maps)
         (q_loc, q_dil), (k_loc, k_dil), (v_loc, v_dil) = (
             pad_to_window(t, K).split(g, dim=1) for t in (q, k, v))
-        # padding only happens on axes whose dilation is 1 and unpadded axes
-        # hold no padded keys, so one mask serves both attentions
+        # a mask per attention, laid out as its logits (the exported logits'
+        # layout depends on the dilation: ops/neighborhood/onnx.py); padded
+        # axes have dilation 1, so without dilation one mask serves both
         mask = padding_mask(H, W, K, 1, q)  # Hp, Wp, K*K or None
+        mask_dilated = mask if dilation == (1, 1) else padding_mask(
+            H, W, K, dilation, q)
         attn_local = neighborhood_softmax(q_loc, k_loc, self.rpb, K, 1,
                                           mask)  # B, g, Hp, Wp, K*K
         out_local = na2d_av(attn_local, v_loc, K, 1)  # B, g, Hp, Wp, d
         attn_dilated = neighborhood_softmax(q_dil, k_dil, self.rpb, K,
-                                            dilation, mask)
+                                            dilation, mask_dilated)
         out_dilated = na2d_av(attn_dilated, out_local + v_dil, K,
                               dilation)  # B, g, Hp, Wp, d
         if self.a2ssm is None:

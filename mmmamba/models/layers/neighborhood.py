@@ -35,7 +35,9 @@ def padding_mask(height, width, kernel_size, dilation, like):
 
     Returns None when the map needs no padding. The mask is derived by the
     same ``na2d_qk`` that computes the logits (an all-ones query against a
-    key that is 1 on real pixels), so it follows its window rule exactly.
+    key that is 1 on real pixels), so it follows its window rule exactly and
+    its layout (while exporting, the halo form where ``na2d_qk`` exports
+    it: one mask per dilation).
     """
     padded_h, padded_w = max(height, kernel_size), max(width, kernel_size)
     if (padded_h, padded_w) == (height, width):

@@ -2,6 +2,8 @@
 first; the window rule itself is :mod:`.window`)."""
 import torch
 
+from ..onnx_shapes import static_shape
+from .onnx import halo_form, tiled_shape
 from .window import check_map_size, check_window
 
 
@@ -63,10 +65,16 @@ def check_qk_args(query, key, kernel_size, dilation, rpb):
 
 
 def check_av_args(attn, value, kernel_size, dilation):
-    """All argument checks of ``na2d_av`` (every backend) → (kernel, dil)."""
+    """All argument checks of ``na2d_av`` (every backend) → (kernel, dil).
+
+    While exporting to ONNX, ``attn`` may also be in the export's halo form
+    (:mod:`.onnx`), as ``na2d_qk`` returns it there."""
     op = 'na2d_av'
-    check_5d(attn, 'attn', '(B, heads, H, W, Kh*Kw)', op)
     check_5d(value, 'value', '(B, heads, H, W, dim)', op)
+    if isinstance(attn, torch.Tensor) and attn.dim() == 6 and \
+            torch.onnx.is_in_onnx_export():
+        return check_halo_form(attn, value, kernel_size, dilation, op)
+    check_5d(attn, 'attn', '(B, heads, H, W, Kh*Kw)', op)
     if attn.shape[:4] != value.shape[:4]:
         raise ValueError(f'{op}: attn and value must agree on (B, heads, H, '
                          f'W), got attn {tuple(attn.shape)} and value '
@@ -79,4 +87,24 @@ def check_av_args(attn, value, kernel_size, dilation):
                          f'{kernel[1]} = {neighbours} for kernel_size '
                          f'{kernel_size!r}, got {attn.shape[-1]}.')
     check_map_size(value.shape[2], value.shape[3], kernel, dil, op)
+    return kernel, dil
+
+
+def check_halo_form(attn, value, kernel_size, dilation, op):
+    """``attn`` is the halo-form attention of ``value``'s map → (kernel,
+    dil)."""
+    kernel, dil = check_window(kernel_size, dilation, op)
+    heads, height, width = static_shape(value)[:3]  # the batch is dynamic
+    check_map_size(height, width, kernel, dil, op)
+    want = (heads, *tiled_shape(height, width, kernel, dil))
+    halo = halo_form(height, width, kernel, dil)
+    if not halo or static_shape(attn) != want:
+        expected = ('B', *want) if halo else 'none (window form)'
+        raise ValueError(
+            f'{op}: a 6-D attn is the halo form of the exported attention, '
+            f'which na2d_qk returns for this map, kernel and dilation: '
+            f'{expected}; got {tuple(attn.shape)}. Pass the attention '
+            f'na2d_qk returned (softmax over its last axis) for the same '
+            f'map.')
+    check_same(attn, value, ('attn', 'value'), op)
     return kernel, dil

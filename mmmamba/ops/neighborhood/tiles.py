@@ -9,7 +9,9 @@ contiguous run of that group (border windows shift inward, so they stay in
 the run), its *halo*: at most ``Tw + K - 1`` positions, padded to a common
 length ``Tk`` by repeating the last one. Attention over a tile is then a
 ``Tw × Tk`` matrix product, ``Tk / K`` times the work of the window, instead
-of the ``n / K`` times of a product over the whole axis.
+of the ``n / K`` times of a product over the whole axis. Where ``Tk`` is
+close to ``K`` (dilated axes, small maps) the attention can stay in halo
+form: one weight per halo place, 0 off the window (:mod:`.onnx`).
 """
 import contextlib
 import functools
@@ -33,11 +35,18 @@ class ColumnTiles(NamedTuple):
         place: ``nT × Tw × K``: where in its tile's halo the ``k``-th
             neighbour of slot ``(t, a)`` lies (its first occurrence).
         slot_of: ``n``: the first slot of each query position.
+        halo_bias: ``nT × Tw × Tk``: the relative-position-bias index
+            (into the ``2K - 1`` axis) of each halo place seen from slot
+            ``(t, a)``; 0 where the place is off the slot's window.
+        in_window: ``nT × Tw × Tk`` bool: the place is the slot's neighbour
+            (its first occurrence in the halo).
     """
     slots: np.ndarray
     halo: np.ndarray
     place: np.ndarray
     slot_of: np.ndarray
+    halo_bias: np.ndarray
+    in_window: np.ndarray
 
     @property
     def shape(self):
@@ -80,8 +89,8 @@ def column_tiles(n, kernel, dilation):
     """:class:`ColumnTiles` of an axis of ``n`` positions (arguments as for
     :func:`.window.axis_tables`, already checked)."""
     with _untraced():
-        neighbour = axis_tables(n, kernel, dilation,
-                                torch.device('cpu'))[0].numpy()  # n, K
+        neighbour, bias = (t.numpy() for t in axis_tables(
+            n, kernel, dilation, torch.device('cpu')))  # each n, K
     longest = -(-n // dilation)  # members of the largest group
 
     def cost(size):
@@ -99,4 +108,10 @@ def column_tiles(n, kernel, dilation):
     for index, position in enumerate(slots.reshape(-1)):
         if slot_of[position] < 0:
             slot_of[position] = index
-    return ColumnTiles(slots.reshape(-1), halo.reshape(-1), place, slot_of)
+    halo_bias = np.zeros((len(runs), size, width), np.int64)
+    in_window = np.zeros((len(runs), size, width), bool)
+    tile, slot = np.indices(place.shape[:2])  # nT, Tw
+    halo_bias[tile[..., None], slot[..., None], place] = bias[slots]
+    in_window[tile[..., None], slot[..., None], place] = True
+    return ColumnTiles(slots.reshape(-1), halo.reshape(-1), place, slot_of,
+                       halo_bias, in_window)
