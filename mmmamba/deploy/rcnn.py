@@ -112,22 +112,27 @@ class RoiHeadOutputs(nn.Module):
 
     def masks(self, feats, boxes, labels, kept):
         """``(N, K, M, M)`` mask probabilities of each detection's class:
-        the mean of the mask stages' sigmoids (one stage: Mask R-CNN)."""
+        the mean of the mask stages' sigmoids (one stage: Mask R-CNN). The
+        mask heads run on the kept detections only (``NonZero`` and
+        ``Gather``, as mmdet runs them on its detections); other rows are 0.
+        """
         num = boxes.shape[1]
         batch = torch.ones_like(labels).cumsum(0).reshape(-1) - 1  # (N K, )
-        boxes = boxes.reshape(-1, 4)
-        channel = labels.clamp(min=0).reshape(-1)  # (N K, )
+        rows = kept.reshape(-1).nonzero()[:, 0]  # (V, ): the detections
+        boxes, batch = boxes.reshape(-1, 4)[rows], batch[rows]
+        channel = labels.reshape(-1)[rows]  # (V, )
         probs = 0
         for extractor, head in zip(self.mask_extractors, self.mask_heads):
-            logits = head(extractor(feats, boxes, batch))  # (N K, C', M, M)
+            logits = head(extractor(feats, boxes, batch))  # (V, C', M, M)
             probs = probs + logits.sigmoid()
         probs = probs / float(len(self.mask_heads))
+        size = probs.shape[-1]
         if probs.shape[1] > 1:  # class-specific masks
-            size = probs.shape[-1]
             probs = probs.gather(1, channel[:, None, None, None].expand(
                 -1, 1, size, size))
-        probs = probs.reshape(-1, num, *probs.shape[-2:])  # (N, K, M, M)
-        return probs * kept[..., None, None].to(probs)
+        masks = probs.new_zeros(kept.numel(), size, size)  # (N K, M, M)
+        masks = masks.index_put((rows, ), probs[:, 0])
+        return masks.reshape(-1, num, size, size)  # (N, K, M, M)
 
     def pad(self, outputs):
         """Pad the detection axis to ``max_per_img`` rows (fewer candidates

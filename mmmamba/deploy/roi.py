@@ -1,6 +1,5 @@
 """Multi-level RoIAlign for the detector export: ONNX ``RoiAlign`` once per
-FPN level, each RoI taking the level mmdet's ``SingleRoIExtractor``
-assigns it."""
+FPN level on the RoIs mmdet's ``SingleRoIExtractor`` assigns to it."""
 import torch
 import torch.nn as nn
 
@@ -30,9 +29,12 @@ class RoiAlign(torch.autograd.Function):
 
 
 class MultiLevelRoiAlign(nn.Module):
-    """mmdet's ``SingleRoIExtractor`` (RoIAlign layers) in export form: every
-    level pools every RoI and each RoI keeps its level's result (level
-    ``floor(log2(sqrt(area) / finest_scale + 1e-6))``, clamped)."""
+    """mmdet's ``SingleRoIExtractor`` (RoIAlign layers) in export form: each
+    level pools the RoIs of that level (level ``floor(log2(sqrt(area) /
+    finest_scale + 1e-6))``, clamped; picked by ``NonZero`` and ``Gather``),
+    so every RoI is pooled once, not once per level; the levels' results,
+    concatenated, go back to RoI order by one ``Gather`` with the inverse
+    permutation."""
 
     def __init__(self, extractor):
         super().__init__()
@@ -64,12 +66,13 @@ class MultiLevelRoiAlign(nn.Module):
         """``feats``: the FPN levels; ``boxes`` ``(R, 4)`` in input pixels,
         ``batch`` ``(R, )`` int64; returns ``(R, C, out, out)``."""
         levels = self.levels(boxes)
-        pooled = None
+        order, parts = [], []
         for level, layer in enumerate(self.layers):
-            feats_l = RoiAlign.apply(feats[level], boxes, batch, *layer)
-            if pooled is None:
-                pooled = feats_l  # (R, C, out, out)
-            else:
-                chosen = (levels == level)[:, None, None, None]
-                pooled = torch.where(chosen, feats_l, pooled)
-        return pooled
+            index = (levels == level).nonzero()[:, 0]  # this level's RoIs
+            order.append(index)
+            parts.append(RoiAlign.apply(feats[level], boxes[index],
+                                        batch[index], *layer))
+        order = torch.cat(order)  # (R, ): the RoI of each pooled row
+        place = torch.zeros_like(order).scatter(
+            0, order, torch.arange(order.shape[0]))  # each RoI's row
+        return torch.cat(parts)[place]  # (R, C, out, out)

@@ -53,8 +53,8 @@ __all__ = ['na2d_qk_onnx', 'na2d_av_onnx', 'halo_form', 'tiled_shape']
 # it (off-window places included, -inf until then): their softmax weights,
 # below e^-40 (4e-18) of the largest one's, are invisible in an fp32 sum,
 # and they and their products with the values stay normal floats.
-# onnxruntime's Softmax ran 5x slower, and its MatMul 60x, on subnormal
-# results or operands (e^-87 and below).
+# onnxruntime's Softmax and MatMul ran 5-60x slower on -inf inputs and on
+# subnormal results or operands (e^-87 and below) on the development machine.
 LOGIT_FLOOR = 40.0
 
 # Halo form where the halo has at most this many places per window place:
@@ -75,6 +75,8 @@ class _Axis:
             setattr(self, name, torch.as_tensor(table, device=device))
         # slots in map order (dilation 1, n a multiple of Tw): no reorder
         self.in_order = np.array_equal(tiles.slots, np.arange(n))
+        # every halo place in every slot's window (halo = window): no floor
+        self.window_is_halo = bool(tiles.in_window.all())
         with _untraced():
             self.bias = axis_tables(n, kernel, dilation,
                                     device)[1].reshape(-1)  # n*K
@@ -189,8 +191,9 @@ def na2d_qk_onnx(query, key, kernel, dil, rpb=None):
     scores = q_t @ k_t.transpose(-1, -2)  # ..., Th*Tw, Thk*Twk
     if halo_form(height, width, kernel, dil):
         logits = scores + _halo_bias(rpb, rows, cols, ctype)
-        logits = torch.maximum(logits, logits.amax(-1, keepdim=True) -
-                               LOGIT_FLOOR)  # (module constant LOGIT_FLOOR)
+        if not (rows.window_is_halo and cols.window_is_halo):
+            logits = torch.maximum(logits, logits.amax(-1, keepdim=True) -
+                                   LOGIT_FLOOR)  # off-window places floored
         return as_dtype(logits, query.dtype)  # B,h,nTh,nTw,Th*Tw,Thk*Twk
     scores = scores.reshape(*tiles, rows.size, cols.size, rows.halo_size,
                             cols.halo_size)
