@@ -49,3 +49,25 @@ def test_profile_step_groups_the_whole_step():
                  'selective scan kernel',
                  'depthwise convolutions (mmmamba kernel), fwd + bwd'):
         assert parts[part] > 0, proc.stdout
+
+
+def test_bench_onnx_attention_times_both_forms():
+    """benchmarks/bench_onnx_attention.py at 96² (maps 24 and 12 of the test
+    arch, local and dilated): both forms timed, the speed-up is their
+    ratio."""
+    proc = subprocess.run(
+        [sys.executable, osp.join(ROOT, 'benchmarks',
+                                  'bench_onnx_attention.py'),
+         '--arch', 'test', '--sizes', '96:1', '--reps', '2'],
+        capture_output=True, text=True, timeout=600, check=False)
+    assert proc.returncode == 0, proc.stderr
+    rows = [line.split() for line in proc.stdout.splitlines()
+            if line.strip().startswith('96×1') and 'not timed' not in line]
+    assert [(r[1], r[3]) for r in rows] == [('24', '1'), ('24', '2'),
+                                            ('12', '1')]
+    for row in rows:
+        window, halo, speedup = map(float, row[5:8])  # 2 decimals each
+        assert window > 0 and halo > 0
+        assert (window - 0.005) / (halo + 0.005) - 0.005 <= speedup <= \
+            (window + 0.005) / (halo - 0.005) + 0.005
+        assert row[8] in ('halo', 'window')
