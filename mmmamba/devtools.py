@@ -41,6 +41,35 @@ def time_reps(fns, reps, warmup=1, device=None):
     return times
 
 
+def time_blocks(fns, reps, warmup=1):
+    """Wall seconds of each of ``fns`` over ``reps`` timed calls, taken in
+    blocks: two rounds (the second in reverse order), in which each callable
+    runs ``warmup`` untimed calls and then half its timed calls in a row.
+
+    For runtimes that tax whatever runs right after them: onnxruntime's
+    worker threads spin on after a run, and two models evict each other's
+    weights from the caches, so in strict alternation (:func:`time_reps`)
+    PyTorch measured up to 10% slower after each onnxruntime run than in a
+    row. Each callable is timed in its steady state here, while a drift of
+    the machine's speed still reaches both rounds.
+
+    Returns:
+        One list of ``reps`` seconds per callable.
+    """
+    times = [[] for _ in fns]
+    halves = (reps - reps // 2, reps // 2)
+    for order, count in zip((list(range(len(fns))),
+                             list(range(len(fns)))[::-1]), halves):
+        for i in order:
+            for _ in range(warmup if count else 0):
+                fns[i]()
+            for _ in range(count):
+                start = time.perf_counter()
+                fns[i]()
+                times[i].append(time.perf_counter() - start)
+    return times
+
+
 def median_seconds(fn, reps, warmup=1, device=None):
     """Median wall seconds of ``fn()`` over ``reps`` calls after ``warmup``
     (see :func:`time_reps`)."""

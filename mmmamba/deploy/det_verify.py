@@ -5,7 +5,7 @@ import statistics
 
 import torch
 
-from ..devtools import time_reps
+from ..devtools import time_blocks
 from .det_check import check_match, match_detections, merge_matches
 from .det_reference import (detection_metas, export_detections,
                             index_order_ties, mmdet_detections)
@@ -74,7 +74,7 @@ def verify_detector(path, model, shape, repeats=3, seed=0, batch=1):
         with torch.no_grad():
             return model.predict(image, samples, rescale=False)
 
-    ort_times, torch_times = time_reps(
+    ort_times, torch_times = time_blocks(
         [lambda: session.run(None, feeds), mmdet_predict], repeats)
     return dict(match=match, detections=match['count'],
                 ort_seconds=statistics.median(ort_times),

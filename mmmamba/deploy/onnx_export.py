@@ -31,7 +31,7 @@ import warnings
 import torch
 import torch.nn as nn
 
-from ..devtools import time_reps
+from ..devtools import time_blocks
 from .adaptive_pool import adaptive_pool_decomposition
 
 DEFAULT_OPSET = 17  # LayerNormalization is a single operator from 17 on
@@ -262,9 +262,10 @@ def verify_onnx(path, module, output_names, shape, repeats=3, seed=0,
     ort_seconds, torch_seconds)``.
 
     ``errors`` maps each output to its relative error
-    (:func:`relative_error`); the latencies are medians of ``repeats`` runs
-    after one warm-up, onnxruntime (with torch's thread count) and PyTorch
-    in turn; ``ort_times`` and ``torch_times`` list every run. Raises
+    (:func:`relative_error`); the latencies are medians of ``repeats`` runs,
+    onnxruntime (with torch's thread count) and PyTorch each timed in
+    blocks after a warm-up (:func:`~mmmamba.devtools.time_blocks`);
+    ``ort_times`` and ``torch_times`` list every run. Raises
     ExportMismatchError if an output differs by more than ``tolerance``.
     """
     check_operators(path)
@@ -287,7 +288,7 @@ def verify_onnx(path, module, output_names, shape, repeats=3, seed=0,
             f'{worst!r} by a relative error of {errors[worst]:.3g} (> '
             f'{tolerance:g}); the export is not faithful, do not deploy it.')
     with torch.no_grad():
-        ort_times, torch_times = time_reps(
+        ort_times, torch_times = time_blocks(
             [lambda: session.run(None, feeds), lambda: module(image)],
             repeats)
     result.update(ort_seconds=statistics.median(ort_times),

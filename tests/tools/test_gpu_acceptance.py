@@ -9,7 +9,8 @@ import sys
 import pytest
 import torch.nn as nn
 
-from mmmamba.devtools import load_script, median_seconds, time_reps
+from mmmamba.devtools import (load_script, median_seconds, time_blocks,
+                               time_reps)
 from tools_helpers import ROOT
 
 sys.path.insert(0, osp.join(ROOT, 'benchmarks'))
@@ -31,6 +32,20 @@ def test_time_reps_warms_up_then_alternates():
     assert [len(t) for t in times] == [3, 3]
     assert all(t >= 0 for ts in times for t in ts)
     assert median_seconds(lambda: sum(range(10**5)), reps=3) > 0
+
+
+def test_time_blocks_warms_up_then_times_each_in_a_row():
+    calls = []
+    times = time_blocks([lambda: calls.append('a'),
+                         lambda: calls.append('b')], reps=5, warmup=1)
+    # round 1: a, b (3 timed each after a warm-up); round 2 reversed (2)
+    assert calls == ['a'] * 4 + ['b'] * 4 + ['b'] * 3 + ['a'] * 3
+    assert [len(t) for t in times] == [5, 5]
+    assert all(t >= 0 for ts in times for t in ts)
+    calls.clear()
+    assert [len(t) for t in time_blocks([lambda: calls.append('a')],
+                                        reps=1)] == [1]
+    assert calls == ['a', 'a']  # one warm-up, one timed; no empty round
 
 
 def test_load_script_runs_the_file_as_a_module(tmp_path):

@@ -63,8 +63,9 @@ def parse_args(argv=None):
                         help='batch size of the check and the timing (the '
                         'file serves any batch; default 1)')
     parser.add_argument('--repeats', type=int, default=3,
-                        help='timed runs per latency, after one warm-up '
-                        '(default 3; the median is printed)')
+                        help='timed runs per latency, in two blocks per '
+                        'runtime, each after a warm-up (default 3; the '
+                        'median is printed)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='key=value overrides of the config')
     return parser.parse_args(argv)
@@ -141,7 +142,7 @@ def main(argv=None):
               for name, times in (('ort', result['ort_times']),
                                   ('torch', result['torch_times']))}
     print(f'latency at batch {args.batch} (CPU, {torch.get_num_threads()} '
-          f'threads each, median of {args.repeats} (range), in turn): '
+          f'threads each, median of {args.repeats} (range), in blocks): '
           f'onnxruntime {result["ort_seconds"] * 1e3:.1f} ms '
           f'({spread["ort"]}), PyTorch {result["torch_seconds"] * 1e3:.1f} '
           f'ms ({spread["torch"]}): onnxruntime is {result["speedup"]:.2f}x '
