@@ -11,7 +11,10 @@ and its profiler on, and prints the kernel time per run aggregated two ways:
   aggregation and the scan (``a2ssm``) show apart.
 
     .venv/bin/python benchmarks/profile_onnx.py FILE.onnx [--batch N]
-        [--runs 3] [--top 25] [--json OUT.json]
+        [--runs 3] [--top 25] [--json OUT.json] [--wall]
+
+``--wall`` runs the file without the profiler (which adds about a third
+here) and prints only the median wall time of the runs after the warm-up.
 
 The first run (a warm-up) is left out of the figures. Node names are those of
 the graph after onnxruntime's optimisations (fused nodes keep a member's
@@ -23,6 +26,7 @@ import json
 import os
 import re
 import tempfile
+import time
 
 import numpy as np
 import onnxruntime as ort
@@ -38,6 +42,8 @@ def parse_args(argv=None):
     parser.add_argument('--top', type=int, default=25,
                         help='rows of each table (default 25)')
     parser.add_argument('--json', help='write both tables to this file')
+    parser.add_argument('--wall', action='store_true',
+                        help='no profiler: the median wall time only')
     return parser.parse_args(argv)
 
 
@@ -48,26 +54,27 @@ def scope_of(node_name):
     return re.sub(r'\.\d+', '.N', scope) or '(graph)'
 
 
-def profile(path, batch, runs):
+def profile(path, batch, runs, enabled=True):
     """``(events, seconds)``: the node events of ``runs`` runs after a
-    warm-up, and the wall seconds of each run."""
+    warm-up (none unless ``enabled``), and the wall seconds of each run."""
     options = ort.SessionOptions()
     options.intra_op_num_threads = torch.get_num_threads()
     options.graph_optimization_level = (
         ort.GraphOptimizationLevel.ORT_ENABLE_ALL)
-    options.enable_profiling = True
+    options.enable_profiling = enabled
     options.profile_file_prefix = os.path.join(tempfile.mkdtemp(), 'ort')
     session = ort.InferenceSession(path, options,
                                    providers=['CPUExecutionProvider'])
     shape = session.get_inputs()[0].shape
     image = np.random.default_rng(0).standard_normal(
         (batch, *shape[1:]), dtype=np.float32)
-    import time
     seconds = []
     for _ in range(runs + 1):
         start = time.perf_counter()
         session.run(None, {session.get_inputs()[0].name: image})
         seconds.append(time.perf_counter() - start)
+    if not enabled:
+        return [], seconds[1:]
     with open(session.end_profiling()) as file:
         events = [e for e in json.load(file) if e.get('cat') == 'Node' and
                   e['name'].endswith('_kernel_time')]
@@ -105,7 +112,14 @@ def print_table(title, table, total, top):
 
 def main(argv=None):
     args = parse_args(argv)
-    events, seconds = profile(args.onnx, args.batch, args.runs)
+    events, seconds = profile(args.onnx, args.batch, args.runs,
+                              enabled=not args.wall)
+    if args.wall:
+        print(f'{args.onnx}: batch {args.batch}, {torch.get_num_threads()} '
+              f'threads, no profiler: wall '
+              f'{1e3 * float(np.median(seconds)):.1f} ms per run (median of '
+              f'{args.runs})')
+        return
     by_op, by_scope = tables(events, args.runs)
     total = sum(ms for ms, _ in by_op.values())
     print(f'{args.onnx}: batch {args.batch}, {torch.get_num_threads()} '

@@ -71,3 +71,28 @@ def test_bench_onnx_attention_times_both_forms():
         assert (window - 0.005) / (halo + 0.005) - 0.005 <= speedup <= \
             (window + 0.005) / (halo - 0.005) + 0.005
         assert row[8] in ('halo', 'window')
+
+
+def test_profile_onnx_tables_and_wall_time(tmp_path):
+    """benchmarks/profile_onnx.py on a conv + ReLU graph (onnxruntime fuses
+    them): the op table holds the conv with its time and share; --wall
+    prints the time alone."""
+    import torch
+    path = str(tmp_path / 'tiny.onnx')
+    module = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU())
+    torch.onnx.export(module, (torch.randn(1, 3, 16, 16), ), path,
+                      dynamo=False, input_names=['image'],
+                      dynamic_axes={'image': {0: 'batch'}})
+    script = osp.join(ROOT, 'benchmarks', 'profile_onnx.py')
+    out = subprocess.run([sys.executable, script, path, '--batch', '2'],
+                         capture_output=True, text=True, timeout=300,
+                         check=True).stdout
+    ops = dict(re.findall(r'^\| (\w+) +\| +[0-9.]+ \| +([0-9.]+)%', out,
+                          re.M))
+    assert 'Conv' in ops, out
+    assert 99 <= sum(map(float, ops.values())) <= 101  # the shares add up
+    wall = subprocess.run([sys.executable, script, path, '--wall'],
+                          capture_output=True, text=True, timeout=300,
+                          check=True).stdout
+    assert re.search(rf'no profiler: wall {NUMBER} ms per run', wall), wall
+    assert 'by op type' not in wall
