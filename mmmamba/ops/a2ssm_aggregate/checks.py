@@ -1,7 +1,6 @@
 """Argument checks of ``a2ssm_aggregate`` (every backend runs them first)."""
-import torch
-
-from ..neighborhood.checks import check_5d, check_av_args, check_same
+from ..neighborhood.checks import (check_5d, check_av_args, check_same,
+                                   is_halo_form)
 from ..neighborhood.window import as_pair
 
 OP = 'a2ssm_aggregate'
@@ -54,9 +53,7 @@ def attention_map(attn, name, height, width, kernel, halo_form=None):
     or, for the export's halo form (6-D; accepted while exporting unless
     ``halo_form`` says otherwise), the states' map padded to the window as
     the mixer pads it (``na2d_av``'s checks then verify its tiles)."""
-    if halo_form is None:
-        halo_form = torch.onnx.is_in_onnx_export()
-    if halo_form and isinstance(attn, torch.Tensor) and attn.dim() == 6:
+    if is_halo_form(attn, halo_form):
         return (int(attn.shape[1]), max(int(height), kernel[0]),
                 max(int(width), kernel[1]))
     check_5d(attn, name, '(B, G/2, Hp, Wp, K*K)', OP)

@@ -64,6 +64,15 @@ def check_qk_args(query, key, kernel_size, dilation, rpb):
     return kernel, dil
 
 
+def is_halo_form(attn, exporting=None):
+    """Whether ``attn`` is attention in the export's halo form: a 6-D tensor,
+    accepted only while exporting to ONNX (``exporting``: override that
+    state, for the export formulations called directly)."""
+    if exporting is None:
+        exporting = torch.onnx.is_in_onnx_export()
+    return exporting and isinstance(attn, torch.Tensor) and attn.dim() == 6
+
+
 def check_av_args(attn, value, kernel_size, dilation):
     """All argument checks of ``na2d_av`` (every backend) → (kernel, dil).
 
@@ -71,8 +80,7 @@ def check_av_args(attn, value, kernel_size, dilation):
     (:mod:`.onnx`), as ``na2d_qk`` returns it there."""
     op = 'na2d_av'
     check_5d(value, 'value', '(B, heads, H, W, dim)', op)
-    if isinstance(attn, torch.Tensor) and attn.dim() == 6 and \
-            torch.onnx.is_in_onnx_export():
+    if is_halo_form(attn):
         return check_halo_form(attn, value, kernel_size, dilation, op)
     check_5d(attn, 'attn', '(B, heads, H, W, Kh*Kw)', op)
     if attn.shape[:4] != value.shape[:4]:
