@@ -3,6 +3,7 @@ public op (``torch.onnx.export`` of a one-call module) and run by
 onnxruntime, the gradient comparison against the reference, and the
 conversions between the window form and the export's halo form of the
 attention."""
+import collections
 import io
 
 import onnx
@@ -24,8 +25,8 @@ class _Call(torch.nn.Module):
 
 def run_exported(fn, inputs, opset=17):
     """``(outputs, op_types)``: ``fn(*inputs)`` exported to ONNX (opset
-    ``opset``) and run by onnxruntime's CPU provider; op types of the
-    graph."""
+    ``opset``) and run by onnxruntime's CPU provider; the graph's op types,
+    counted (a ``Counter``)."""
     buffer = io.BytesIO()
     names = [f'input_{i}' for i in range(len(inputs))]
     torch.onnx.export(_Call(fn), tuple(inputs), buffer, dynamo=False,
@@ -34,7 +35,8 @@ def run_exported(fn, inputs, opset=17):
     session = ort.InferenceSession(model, providers=['CPUExecutionProvider'])
     feeds = {n: t.numpy() for n, t in zip(names, inputs)}
     outputs = [torch.from_numpy(o) for o in session.run(None, feeds)]
-    return outputs, {n.op_type for n in onnx.load_from_string(model).graph.node}
+    return outputs, collections.Counter(
+        n.op_type for n in onnx.load_from_string(model).graph.node)
 
 
 def assert_relative(got, want, rtol=1e-5):

@@ -52,9 +52,9 @@ class A2SSM(nn.Module):
         dtype = self.D.dtype  # the module's (a cast model's) dtype
         island = island_dtype(dtype)
         xs = F.silu(self.conv(y)).flatten(2)  # B, C, L
-        dbl = torch.einsum('rc,bcl->brl', self.x_proj.weight, xs)
+        dbl = self.x_proj.weight @ xs  # B, R+2, L
         dt_low, b_t, c_t = dbl.split([self.dt_rank, 1, 1], dim=1)
-        dt = torch.einsum('cr,brl->bcl', self.dt_proj.weight, dt_low)
+        dt = self.dt_proj.weight @ dt_low  # B, C, L
         states = selective_scan_states(
             xs, dt, -self.A_log.to(island).exp(), b_t,
             delta_bias=self.dt_proj.bias.to(island), delta_softplus=True)

@@ -23,15 +23,21 @@ from ..onnx_shapes import static_shape
 from .checks import check_scan_args
 from .reference import _CHUNK, _scan_steps, scan_terms
 
-__all__ = ['linear_scan_onnx', 'selective_scan_states_onnx', 'softplus_onnx']
+__all__ = ['chunk_for', 'linear_scan_onnx', 'selective_scan_states_onnx',
+           'softplus_onnx']
 
 SOFTPLUS_THRESHOLD = 20.0  # F.softplus's default: x itself above it
+CHUNK_RANGE = range(8, 25)  # chunk lengths tried where one divides a level
 
 
 def softplus_onnx(x):
-    """``F.softplus(x)`` (threshold 20) from Exp, Log and Where."""
+    """``F.softplus(x)`` (threshold 20) from Exp, Log and Relu:
+    ``log1p(exp(min(x, 20))) + relu(x - 20)``. Above the threshold the first
+    term is 20 in fp32 (``log1p(exp(20)) = 20 + 2e-9``), so the sum is x
+    within an ulp; onnxruntime's ``Where`` ran as slowly as the rest of the
+    expression together."""
     below = torch.log1p(torch.exp(x.clamp(max=SOFTPLUS_THRESHOLD)))
-    return torch.where(x > SOFTPLUS_THRESHOLD, x, below)
+    return below + F.relu(x - SOFTPLUS_THRESHOLD)
 
 
 def _steps_first(x, rest, chunks, steps):
@@ -41,16 +47,27 @@ def _steps_first(x, rest, chunks, steps):
     return x.permute(last, *range(last))
 
 
+def chunk_for(length):
+    """The chunk length of a level of ``length`` steps: the divisor of
+    ``length`` in ``CHUNK_RANGE`` nearest to the reference's chunk (so no
+    step is padded and no state cropped: a Pad per term and a Slice of the
+    states fewer), else the reference's chunk."""
+    divisors = [c for c in CHUNK_RANGE if length % c == 0]
+    return min(divisors, key=lambda c: (abs(c - _CHUNK), c),
+               default=_CHUNK)
+
+
 def linear_scan_onnx(log_a, x, chunk=None):
     """All states of ``h_t = exp(log_a_t)·h_{t-1} + x_t``, h_0 = 0, last dim
     (the contract of :func:`~.reference.linear_scan`; the first dim is the
-    batch)."""
-    chunk = _CHUNK if chunk is None else chunk
+    batch). ``chunk``: the chunk length of every level (default: chosen per
+    level by :func:`chunk_for`)."""
     *rest, length = static_shape(x)
     if length == 0:
         return x
-    chunks = (length + chunk - 1) // chunk
-    steps = chunk if chunks > 1 else length
+    level_chunk = chunk_for(length) if chunk is None else chunk
+    chunks = (length + level_chunk - 1) // level_chunk
+    steps = level_chunk if chunks > 1 else length
     pad = chunks * steps - length
     if pad:  # padded steps: no decay, no input; cropped at the end
         log_a = F.pad(log_a, (0, pad))
