@@ -7,6 +7,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from mmmamba.ops import a2ssm_aggregate, selective_scan_states
+from mmmamba.ops.onnx_shapes import static_shape
 from .depthwise_conv import DepthwiseConv2d
 from .precision import island_dtype
 from .recompute import recompute
@@ -46,7 +47,7 @@ class A2SSM(nn.Module):
     def forward(self, y, attn_local, attn_dilated, kernel_size, dilation):
         """y: B×C×H×W; attn_*: B×G/2×Hp×Wp×K² (Hp, Wp ≥ H, W when padded).
         Returns B×C×H×W in y's layout (channels-last for channels-last y)."""
-        B, C, H, W = y.shape
+        C, H, W = static_shape(y)  # ints: constants in an export's graph
         G, g = self.num_heads, self.num_heads // 2
         d = C // G
         dtype = self.D.dtype  # the module's (a cast model's) dtype
@@ -58,7 +59,7 @@ class A2SSM(nn.Module):
         states = selective_scan_states(
             xs, dt, -self.A_log.to(island).exp(), b_t,
             delta_bias=self.dt_proj.bias.to(island), delta_softplus=True)
-        states = states.view(B, G, d, H, W)  # the scan's layout (fp32)
+        states = states.view(-1, G, d, H, W)  # the scan's layout (fp32)
         fused = a2ssm_aggregate(attn_local, attn_dilated, states, kernel_size,
                                 dilation)  # B, G, d, H, W
         out = recompute(self._output, xs, fused, c_t)  # B, C, L
@@ -68,16 +69,16 @@ class A2SSM(nn.Module):
         """``D·xs + head_mix(fused)·c_t`` (B×C×L) in the fp32 island; xs:
         B×C×L, fused: B×G×d×H×W, c_t: B×1×L. Run as a recompute segment, so
         backward keeps fused, not the head-mixed copy as well."""
-        B, C, L = xs.shape
+        C, L = static_shape(xs)
         G = self.num_heads
         island = island_dtype(self.D.dtype)
-        fused = self._mix_heads(fused.view(B, G, -1).to(
+        fused = self._mix_heads(fused.flatten(2).to(
             self.head_mix.weight.dtype))  # B, G, d·L
         with torch.autocast(device_type=xs.device.type, enabled=False):
             # D·xs first: the sum takes xs's layout (channels-last for a
             # channels-last y) and reads fused in the scan's layout
             return (self.D.to(island)[:, None] * xs.to(island)).add_(
-                fused.view(B, C, L).to(island) * c_t.to(island))
+                fused.view(-1, C, L).to(island) * c_t.to(island))
 
     def _mix_heads(self, x):
         """``head_mix`` (a 1×1 conv over the G heads) as one batched matmul:

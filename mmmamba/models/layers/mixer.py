@@ -7,6 +7,7 @@ from mmcv.cnn import build_norm_layer
 from mmengine.model.weight_init import trunc_normal_
 
 from mmmamba.ops import na2d_av
+from mmmamba.ops.onnx_shapes import static_shape
 from .a2ssm import A2SSM
 from .depthwise_conv import DepthwiseConv2d
 from .neighborhood import (neighborhood_softmax, pad_to_window, padding_mask,
@@ -80,7 +81,7 @@ class MASSMixer(nn.Module):
 
         The pre-norm is recomputed in backward (run once per consumer)
         rather than its output saved beside its input."""
-        B, C, H, W = x.shape
+        C, H, W = static_shape(x)  # ints: constants in an export's graph
         G, g, d, K = self.num_heads, self.num_heads // 2, self.head_dim, \
             self.kernel_size
         conv, gate_norm, _ = self.gate
