@@ -1,4 +1,5 @@
-"""Shapes in the export formulations (``mmmamba/ops/<op>/onnx.py``)."""
+"""Shapes in the export formulations (``mmmamba/ops/<op>/onnx.py``) and the
+model layers they are traced through (mixer, A2SSM)."""
 
 __all__ = ['static_shape']
 
